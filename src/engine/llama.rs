@@ -1,0 +1,324 @@
+//! The engine thread: owns the llama.cpp model and context.
+
+use std::num::NonZeroU32;
+use std::sync::OnceLock;
+use std::sync::mpsc::Receiver;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    EngineError, EngineSettings, EngineStatus, GenerationEvent, GenerationRequest,
+    GenerationSummary, Job, ModelInfo, StopReason,
+};
+
+/// Prompt tokens decoded per batch.
+const BATCH_TOKENS: u32 = 512;
+/// Fixed so the same selection gets the same answer.
+const SAMPLER_SEED: u32 = 0x5eed;
+
+type Events = mpsc::UnboundedSender<Result<GenerationEvent, EngineError>>;
+
+/// llama.cpp's backend may be initialised once per process; engines come and go.
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|error| error.to_string())
+        })
+        .as_ref()
+        .map_err(|reason| EngineError::LoadFailed {
+            path: String::new(),
+            reason: reason.clone(),
+        })
+}
+
+pub(super) fn run(
+    settings: EngineSettings,
+    status: watch::Sender<EngineStatus>,
+    jobs: Receiver<Job>,
+) {
+    let loaded = load(&settings);
+    let (backend, model) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => return refuse_all(error, &status, jobs),
+    };
+    let context_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(settings.context_tokens))
+        .with_n_batch(BATCH_TOKENS.min(settings.context_tokens))
+        .with_n_threads(thread_count(settings.threads))
+        .with_n_threads_batch(thread_count(settings.threads));
+    let mut context = match model.new_context(backend, context_params) {
+        Ok(context) => context,
+        Err(error) => {
+            let error = EngineError::LoadFailed {
+                path: settings.model_path.display().to_string(),
+                reason: format!("no context of {} tokens: {error}", settings.context_tokens),
+            };
+            return refuse_all(error, &status, jobs);
+        }
+    };
+    let info = ModelInfo {
+        name: model_name(&settings),
+        context_tokens: context.n_ctx(),
+    };
+    tracing::info!(model = %info.name, context_tokens = info.context_tokens, "model loaded");
+    status.send_replace(EngineStatus::Ready(info));
+
+    for Job { request, events } in jobs {
+        let started = std::time::Instant::now();
+        match generate(&model, &mut context, &request, &events) {
+            Ok(summary) => {
+                tracing::debug!(
+                    input_tokens = summary.input_tokens,
+                    output_tokens = summary.output_tokens,
+                    stop = ?summary.stop,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "generation finished"
+                );
+                let _ = events.send(Ok(GenerationEvent::Finished(summary)));
+            }
+            Err(error) => {
+                let _ = events.send(Err(error));
+            }
+        }
+    }
+    tracing::debug!("engine thread stopped");
+}
+
+fn load(settings: &EngineSettings) -> Result<(&'static LlamaBackend, LlamaModel), EngineError> {
+    let backend = backend()?;
+    let path = &settings.model_path;
+    if !path.is_file() {
+        return Err(EngineError::ModelMissing(format!(
+            "no model file at {}; run scripts/setup.sh or set local.modelPath",
+            path.display()
+        )));
+    }
+    let started = std::time::Instant::now();
+    let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default()).map_err(
+        |error| EngineError::LoadFailed {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        },
+    )?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "model file read"
+    );
+    Ok((backend, model))
+}
+
+/// Answers every job with the reason the model is not there, until the engine is
+/// replaced and its queue dropped.
+fn refuse_all(error: EngineError, status: &watch::Sender<EngineStatus>, jobs: Receiver<Job>) {
+    tracing::warn!(%error, "local engine unavailable");
+    status.send_replace(EngineStatus::Failed(error.clone()));
+    for job in jobs {
+        let _ = job.events.send(Err(error.clone()));
+    }
+}
+
+fn model_name(settings: &EngineSettings) -> String {
+    settings
+        .model_path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "local model".into())
+}
+
+fn thread_count(threads: u32) -> i32 {
+    i32::try_from(threads.max(1)).unwrap_or(i32::MAX)
+}
+
+fn tokenize(model: &LlamaModel, text: &str, special: bool) -> Vec<LlamaToken> {
+    model.vocab().tokenize(text.as_bytes(), special, special)
+}
+
+/// The prompt in the model's own chat template, or a plain transcript for a model
+/// that ships none.
+fn render_prompt(model: &LlamaModel, request: &GenerationRequest) -> Result<String, EngineError> {
+    let template = match model.chat_template(None) {
+        Ok(template) => template,
+        Err(_) => {
+            return Ok(format!(
+                "{}\n\nUser: {}\nAssistant:",
+                request.prompt.system, request.prompt.user
+            ));
+        }
+    };
+    let message = |role: &str, content: &str| {
+        LlamaChatMessage::new(role.into(), content.into())
+            .map_err(|error| EngineError::Generation(format!("bad prompt text: {error}")))
+    };
+    let messages = [
+        message("system", &request.prompt.system)?,
+        message("user", &request.prompt.user)?,
+    ];
+    model
+        .apply_chat_template(&template, &messages, true)
+        .map_err(|error| EngineError::Generation(format!("chat template failed: {error}")))
+}
+
+fn generate(
+    model: &LlamaModel,
+    context: &mut LlamaContext<'_>,
+    request: &GenerationRequest,
+    events: &Events,
+) -> Result<GenerationSummary, EngineError> {
+    let cancelled = |input_tokens, output_tokens| GenerationSummary {
+        input_tokens,
+        output_tokens,
+        stop: StopReason::Cancelled,
+    };
+    if request.cancel.is_cancelled() {
+        return Ok(cancelled(0, 0));
+    }
+
+    let prompt = render_prompt(model, request)?;
+    tracing::trace!(%prompt, "prompt");
+    let tokens = tokenize(model, &prompt, true);
+    let input_tokens = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+    let context_tokens = context.n_ctx();
+    if input_tokens.saturating_add(request.max_output_tokens) > context_tokens {
+        return Err(EngineError::ContextTooSmall {
+            input_tokens,
+            output_tokens: request.max_output_tokens,
+            context_tokens,
+        });
+    }
+    let _ = events.send(Ok(GenerationEvent::Started { input_tokens }));
+
+    context.clear_kv_cache();
+    let mut batch = LlamaBatch::new(BATCH_TOKENS as usize, 1);
+    let decode_error = |error: llama_cpp_2::DecodeError| EngineError::Generation(error.to_string());
+    let batch_error =
+        |error: llama_cpp_2::llama_batch::BatchAddError| EngineError::Generation(error.to_string());
+    let chunks: Vec<&[LlamaToken]> = tokens.chunks(BATCH_TOKENS as usize).collect();
+    let mut position = 0;
+    for (chunk_index, chunk) in chunks.iter().enumerate() {
+        if request.cancel.is_cancelled() {
+            return Ok(cancelled(input_tokens, 0));
+        }
+        batch.clear();
+        let last_chunk = chunk_index + 1 == chunks.len();
+        for (i, token) in chunk.iter().enumerate() {
+            let wants_logits = last_chunk && i + 1 == chunk.len();
+            batch
+                .add(*token, position, &[0], wants_logits)
+                .map_err(batch_error)?;
+            position += 1;
+        }
+        context.decode(&mut batch).map_err(decode_error)?;
+    }
+
+    let vocab = model.vocab();
+    let mut sampler = LlamaSampler::chain_simple([
+        LlamaSampler::penalties(model.n_vocab(), 64, 1.15, 0.0, 0.0),
+        LlamaSampler::top_k(40),
+        LlamaSampler::top_p(0.9, 1),
+        LlamaSampler::temp(0.2),
+        LlamaSampler::dist(SAMPLER_SEED),
+    ]);
+    let mut text = Utf8Stream::default();
+    let mut output_tokens = 0;
+    let stop = loop {
+        if request.cancel.is_cancelled() {
+            break StopReason::Cancelled;
+        }
+        if output_tokens >= request.max_output_tokens {
+            break StopReason::OutputLimit;
+        }
+        let token = sampler.sample(context, batch.n_tokens() - 1);
+        if vocab.is_eog(token) {
+            break StopReason::EndOfText;
+        }
+        output_tokens += 1;
+        let piece = text.push(&vocab.token_to_piece(token, false, None));
+        let delta = GenerationEvent::Text {
+            delta: piece,
+            output_tokens,
+        };
+        if matches!(&delta, GenerationEvent::Text { delta, .. } if !delta.is_empty())
+            && events.send(Ok(delta)).is_err()
+        {
+            // Nobody is listening any more: stop spending time on it.
+            break StopReason::Cancelled;
+        }
+        batch.clear();
+        batch
+            .add(token, position, &[0], true)
+            .map_err(batch_error)?;
+        position += 1;
+        context.decode(&mut batch).map_err(decode_error)?;
+    };
+    let rest = text.finish();
+    if !rest.is_empty() {
+        let _ = events.send(Ok(GenerationEvent::Text {
+            delta: rest,
+            output_tokens,
+        }));
+    }
+    Ok(GenerationSummary {
+        input_tokens,
+        output_tokens,
+        stop,
+    })
+}
+
+/// Turns token pieces into text. A piece can end inside a multi-byte character, so
+/// bytes wait here until the character is whole.
+#[derive(Default)]
+struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        match std::str::from_utf8(&self.pending) {
+            Ok(text) => {
+                let text = text.to_owned();
+                self.pending.clear();
+                text
+            }
+            Err(error) if error.error_len().is_none() => {
+                let valid = error.valid_up_to();
+                let text = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
+                self.pending.drain(..valid);
+                text
+            }
+            Err(_) => self.finish(),
+        }
+    }
+
+    fn finish(&mut self) -> String {
+        let text = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Utf8Stream;
+
+    #[test]
+    fn characters_split_across_pieces_come_out_whole() {
+        let mut stream = Utf8Stream::default();
+        let bytes = "é😀".as_bytes();
+        assert_eq!(stream.push(&bytes[..1]), "");
+        assert_eq!(stream.push(&bytes[1..3]), "é");
+        assert_eq!(stream.push(&bytes[3..]), "😀");
+        assert_eq!(stream.push(&[0xff]), "\u{fffd}");
+        assert_eq!(stream.finish(), "");
+    }
+}

@@ -1,0 +1,590 @@
+//! One task started by `workspace/executeCommand`, from start to delivery.
+//!
+//! A job reports progress when the client supports it, streams
+//! `aumatron/taskDidChange` to clients that asked for it, and otherwise delivers
+//! the answer as one `workspace/applyEdit` (or a Markdown file with
+//! `output = "document"`). The edit is computed against the document as it is at
+//! that moment; when the selected text is gone, the answer goes to a file instead,
+//! so nothing is lost and nothing is corrupted.
+
+use std::ops::Range as Chars;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ropey::Rope;
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::ls_types::notification::Progress as ProgressNotification;
+use tower_lsp_server::ls_types::*;
+
+use super::ext::{TaskDidChange, TaskDidChangeParams};
+use super::{CLIENT_TIMEOUT, ClientSupport, Shared, convert};
+use crate::config::{Config, OutputMode};
+use crate::engine::LocalEngine;
+use crate::task::language::Language;
+use crate::task::placement::{self, Anchor};
+use crate::task::{
+    TaskId, TaskInput, TaskKind, TaskObserver, TaskReport, TaskStatus, TaskUpdate, run_task,
+};
+use crate::text::{DocumentStore, PositionEncoding, TextRange, position};
+
+/// Progress reports are sent at most this often.
+const REPORT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The document a task reads: the open copy, or the file on disk.
+#[derive(Clone, Debug)]
+pub struct Source {
+    uri: Uri,
+    rope: Rope,
+    version: i32,
+    language: Language,
+    file_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0} is not open and is not a file on disk")]
+    NotAFile(String),
+    #[error("cannot read {path}: {error}")]
+    Unreadable { path: String, error: std::io::Error },
+    #[error("{0}")]
+    Range(#[from] crate::text::PositionError),
+    #[error("there is nothing to work on: the document is empty")]
+    Empty,
+}
+
+impl Source {
+    pub fn open(documents: &DocumentStore, uri: &Uri) -> Result<Source, SourceError> {
+        let file_name = uri
+            .path()
+            .as_str()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(document) = documents.snapshot(uri.as_str()) {
+            return Ok(Source {
+                uri: uri.clone(),
+                language: Language::detect(&document.language_id, &file_name),
+                rope: document.rope,
+                version: document.version,
+                file_name,
+            });
+        }
+        let path = file_path(uri)?;
+        let text = std::fs::read_to_string(&path).map_err(|error| SourceError::Unreadable {
+            path: path.display().to_string(),
+            error,
+        })?;
+        Ok(Source {
+            uri: uri.clone(),
+            rope: Rope::from_str(&text),
+            version: -1,
+            language: Language::from_file_name(&file_name),
+            file_name,
+        })
+    }
+
+    /// The chars a task works on: the range, or the whole document when the range
+    /// is missing or empty.
+    pub fn selection(
+        &self,
+        range: Option<TextRange>,
+        encoding: PositionEncoding,
+    ) -> Result<Chars<usize>, SourceError> {
+        let chars = match range {
+            Some(range) if !range.is_empty() => {
+                position::char_range(&self.rope, range, encoding, position::Resolve::Strict)?
+            }
+            Some(range) => {
+                // Still check an empty range, so a bad one gets its error.
+                position::char_range(&self.rope, range, encoding, position::Resolve::Strict)?;
+                0..self.rope.len_chars()
+            }
+            None => 0..self.rope.len_chars(),
+        };
+        if self
+            .rope
+            .slice(chars.clone())
+            .chars()
+            .all(char::is_whitespace)
+        {
+            return Err(SourceError::Empty);
+        }
+        Ok(chars)
+    }
+}
+
+fn file_path(uri: &Uri) -> Result<PathBuf, SourceError> {
+    uri.to_file_path()
+        .map(|path| path.into_owned())
+        .ok_or_else(|| SourceError::NotAFile(uri.to_string()))
+}
+
+pub struct Job {
+    pub id: TaskId,
+    pub cancel: CancellationToken,
+    kind: TaskKind,
+    source: Source,
+    anchor: Anchor,
+    input: TaskInput,
+    config: Config,
+    engine: LocalEngine,
+}
+
+impl Job {
+    pub fn new(
+        kind: TaskKind,
+        source: Source,
+        selection: Chars<usize>,
+        instruction: Option<String>,
+        config: Config,
+        engine: LocalEngine,
+    ) -> Result<Job, String> {
+        let text = source.rope.slice(selection.clone()).to_string();
+        if instruction.is_some() && kind != TaskKind::Draft {
+            return Err(format!(
+                "only draft takes an instruction, not {}",
+                kind.as_str()
+            ));
+        }
+        let input = TaskInput {
+            kind,
+            text: text.clone(),
+            language: source.language,
+            file_name: source.file_name.clone(),
+            instruction,
+        };
+        Ok(Job {
+            id: TaskId::next(),
+            cancel: CancellationToken::new(),
+            kind,
+            anchor: Anchor {
+                chars: selection,
+                text,
+                version: source.version,
+            },
+            source,
+            input,
+            config,
+            engine,
+        })
+    }
+
+    pub async fn run(self, shared: &Shared) {
+        let support = shared.support();
+        let span = tracing::info_span!("task", id = %self.id, kind = self.kind.as_str());
+        let _entered = span.enter();
+        drop(_entered);
+        let progress = Progress::begin(shared, &support, &self.id, self.kind).await;
+        let mut observer = Observer {
+            shared,
+            id: &self.id,
+            kind: self.kind,
+            task_output: support.task_output,
+            progress: progress.as_ref(),
+            max_output_tokens: self.config.local.max_output_tokens.for_task(self.kind),
+            model: String::new(),
+            input_tokens: 0,
+            last_report: None,
+        };
+        let started = Instant::now();
+        let report = run_task(
+            &self.engine,
+            &self.input,
+            observer.max_output_tokens,
+            self.cancel.clone(),
+            &mut observer,
+        )
+        .await;
+        tracing::info!(
+            parent: &span,
+            status = report.status.as_str(),
+            input_tokens = report.input_tokens,
+            output_tokens = report.output_tokens,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "task ended"
+        );
+
+        let end_message = self.deliver(shared, &support, &report).await;
+        if let Some(progress) = progress {
+            progress.end(shared, end_message).await;
+        }
+    }
+
+    /// Hands the answer over and returns the last word for the progress bar.
+    async fn deliver(
+        &self,
+        shared: &Shared,
+        support: &ClientSupport,
+        report: &TaskReport,
+    ) -> String {
+        if support.task_output {
+            let params = TaskDidChangeParams {
+                status: report.status.as_str().into(),
+                text: Some(report.text.clone()),
+                error: match &report.status {
+                    TaskStatus::Failed(error) => Some(error.clone()),
+                    _ => None,
+                },
+                ..self.notification(report)
+            };
+            shared
+                .client
+                .send_notification::<TaskDidChange>(params)
+                .await;
+        }
+        match &report.status {
+            TaskStatus::Cancelled => "Cancelled".into(),
+            TaskStatus::Failed(error) => {
+                let hint = if report.too_big {
+                    " (a cloud provider can take bigger inputs once one is configured)"
+                } else {
+                    ""
+                };
+                let message = format!("{} failed: {error}{hint}", self.kind.title());
+                shared.show(MessageType::ERROR, &message).await;
+                message
+            }
+            TaskStatus::Done if report.text.is_empty() => {
+                let message = format!("{}: the model gave an empty answer", self.kind.title());
+                shared.show(MessageType::WARNING, &message).await;
+                message
+            }
+            TaskStatus::Done => {
+                let streamed = support.task_output && self.kind != TaskKind::Draft;
+                if streamed {
+                    "Done".into()
+                } else if self.config.output == OutputMode::Document {
+                    self.show_as_document(shared, support, &report.text, None)
+                        .await
+                } else {
+                    self.apply_edit(shared, support, &report.text).await
+                }
+            }
+        }
+    }
+
+    fn notification(&self, report: &TaskReport) -> TaskDidChangeParams {
+        TaskDidChangeParams {
+            task_id: self.id.0.clone(),
+            kind: self.kind.as_str().into(),
+            status: "running".into(),
+            provider: "local".into(),
+            model: report.model.clone(),
+            input_tokens: report.input_tokens,
+            output_tokens: report.output_tokens,
+            ..Default::default()
+        }
+    }
+
+    async fn apply_edit(&self, shared: &Shared, support: &ClientSupport, answer: &str) -> String {
+        // The document may have changed, or been opened, since the task began.
+        let current = match Source::open(&shared.documents, &self.source.uri) {
+            Ok(current) => current,
+            Err(error) => {
+                return self
+                    .show_as_document(shared, support, answer, Some(&error.to_string()))
+                    .await;
+            }
+        };
+        let Ok(selection) = placement::reanchor(&current.rope, current.version, &self.anchor)
+        else {
+            let reason = placement::AnchorLost.to_string();
+            return self
+                .show_as_document(shared, support, answer, Some(&reason))
+                .await;
+        };
+        let insertion = placement::insertion(
+            &current.rope,
+            selection,
+            self.kind,
+            answer,
+            &current.language,
+        );
+        let at = convert::lsp_position(position::position_of(
+            &current.rope,
+            insertion.at,
+            support.encoding,
+        ));
+        let edit = TextEdit::new(Range::new(at, at), insertion.text);
+        let workspace_edit = if support.document_changes && current.version >= 0 {
+            WorkspaceEdit {
+                document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+                    text_document: OptionalVersionedTextDocumentIdentifier {
+                        uri: current.uri.clone(),
+                        version: Some(current.version),
+                    },
+                    edits: vec![OneOf::Left(edit)],
+                }])),
+                ..Default::default()
+            }
+        } else {
+            WorkspaceEdit {
+                changes: Some([(current.uri.clone(), vec![edit])].into_iter().collect()),
+                ..Default::default()
+            }
+        };
+        let label = format!("Aumatron: {}", self.kind.title());
+        let params = ApplyWorkspaceEditParams {
+            label: Some(label),
+            edit: workspace_edit,
+        };
+        let applied = tokio::time::timeout(
+            CLIENT_TIMEOUT,
+            shared
+                .client
+                .send_request::<request::ApplyWorkspaceEdit>(params),
+        )
+        .await;
+        match applied {
+            Ok(Ok(response)) if response.applied => "Done".into(),
+            Ok(Ok(response)) => {
+                let reason = response
+                    .failure_reason
+                    .unwrap_or_else(|| "the editor did not apply the edit".into());
+                self.show_as_document(shared, support, answer, Some(&reason))
+                    .await
+            }
+            Ok(Err(error)) => {
+                self.show_as_document(shared, support, answer, Some(&error.to_string()))
+                    .await
+            }
+            Err(_) => {
+                let reason = "the editor did not answer the edit request";
+                self.show_as_document(shared, support, answer, Some(reason))
+                    .await
+            }
+        }
+    }
+
+    /// Writes the answer to a Markdown file and asks the editor to show it; `why`
+    /// says why this is happening instead of an edit, when it is.
+    async fn show_as_document(
+        &self,
+        shared: &Shared,
+        support: &ClientSupport,
+        answer: &str,
+        why: Option<&str>,
+    ) -> String {
+        let path = match write_answer(&self.id, self.kind, &self.source.file_name, answer) {
+            Ok(path) => path,
+            Err(error) => {
+                let message = format!(
+                    "{} could not be saved ({error}); the answer was:\n{answer}",
+                    self.kind.title()
+                );
+                shared.show(MessageType::ERROR, &message).await;
+                return message;
+            }
+        };
+        let mut shown = false;
+        if support.show_document {
+            if let Some(uri) = Uri::from_file_path(&path) {
+                let params = ShowDocumentParams {
+                    uri,
+                    external: Some(false),
+                    take_focus: Some(true),
+                    selection: None,
+                };
+                let request = shared.client.show_document(params);
+                shown = matches!(
+                    tokio::time::timeout(CLIENT_TIMEOUT, request).await,
+                    Ok(Ok(true))
+                );
+            }
+        }
+        let message = match (why, shown) {
+            (Some(why), _) => format!(
+                "{} was not put in the file because {why}; the answer is in {}",
+                self.kind.title(),
+                path.display()
+            ),
+            (None, true) => return "Done".into(),
+            (None, false) => format!("the answer is in {}", path.display()),
+        };
+        let kind = if why.is_some() {
+            MessageType::WARNING
+        } else {
+            MessageType::INFO
+        };
+        shared.show(kind, &message).await;
+        message
+    }
+}
+
+fn write_answer(
+    id: &TaskId,
+    kind: TaskKind,
+    file_name: &str,
+    answer: &str,
+) -> std::io::Result<PathBuf> {
+    let folder = crate::paths::answers_dir();
+    std::fs::create_dir_all(&folder)?;
+    let stem: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = folder.join(format!("{}-{}-{id}.md", kind.as_str(), stem));
+    let heading = match kind {
+        TaskKind::Summarise => "Summary",
+        TaskKind::Explain => "Explanation",
+        TaskKind::Draft => "Draft",
+    };
+    std::fs::write(&path, format!("# {heading} of {file_name}\n\n{answer}\n"))?;
+    Ok(path)
+}
+
+/// Reports a task's progress to the client as it runs.
+struct Observer<'a> {
+    shared: &'a Shared,
+    id: &'a TaskId,
+    kind: TaskKind,
+    task_output: bool,
+    progress: Option<&'a Progress>,
+    max_output_tokens: u32,
+    model: String,
+    input_tokens: u32,
+    last_report: Option<Instant>,
+}
+
+impl TaskObserver for Observer<'_> {
+    async fn update(&mut self, update: TaskUpdate<'_>) {
+        match update {
+            TaskUpdate::WaitingForModel => {
+                if let Some(progress) = self.progress {
+                    progress
+                        .report(self.shared, "waiting for the model to load", None)
+                        .await;
+                }
+            }
+            TaskUpdate::Started {
+                model,
+                input_tokens,
+            } => {
+                self.model = model.to_owned();
+                self.input_tokens = input_tokens;
+                if self.task_output {
+                    self.notify(None, 0).await;
+                }
+                if let Some(progress) = self.progress {
+                    let message = format!("reading {input_tokens} tokens");
+                    progress.report(self.shared, &message, Some(0)).await;
+                }
+            }
+            TaskUpdate::Text {
+                delta,
+                output_tokens,
+            } => {
+                if self.task_output {
+                    self.notify(Some(delta), output_tokens).await;
+                }
+                let due = self
+                    .last_report
+                    .is_none_or(|last| last.elapsed() >= REPORT_INTERVAL);
+                if let (Some(progress), true) = (self.progress, due) {
+                    self.last_report = Some(Instant::now());
+                    let percentage =
+                        output_tokens.saturating_mul(100) / self.max_output_tokens.max(1);
+                    let message = format!("{} tokens written", output_tokens);
+                    progress
+                        .report(self.shared, &message, Some(percentage.min(99)))
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+impl Observer<'_> {
+    async fn notify(&self, delta: Option<&str>, output_tokens: u32) {
+        let params = TaskDidChangeParams {
+            task_id: self.id.0.clone(),
+            kind: self.kind.as_str().into(),
+            status: "running".into(),
+            delta: delta.map(str::to_owned),
+            provider: "local".into(),
+            model: self.model.clone(),
+            input_tokens: self.input_tokens,
+            output_tokens,
+            ..Default::default()
+        };
+        self.shared
+            .client
+            .send_notification::<TaskDidChange>(params)
+            .await;
+    }
+}
+
+/// Server-initiated work-done progress for one task; its token is the task id.
+struct Progress {
+    token: ProgressToken,
+    last_percentage: std::sync::atomic::AtomicU32,
+}
+
+impl Progress {
+    async fn begin(
+        shared: &Shared,
+        support: &ClientSupport,
+        id: &TaskId,
+        kind: TaskKind,
+    ) -> Option<Progress> {
+        if !support.work_done_progress {
+            return None;
+        }
+        let token = ProgressToken::String(id.0.clone());
+        let created = shared.client.create_work_done_progress(token.clone());
+        match tokio::time::timeout(CLIENT_TIMEOUT, created).await {
+            Ok(Ok(())) => {}
+            _ => return None,
+        }
+        let begin = WorkDoneProgressBegin {
+            title: format!("Aumatron: {}", kind.gerund()),
+            cancellable: Some(true),
+            message: Some("starting".into()),
+            percentage: Some(0),
+        };
+        let progress = Progress {
+            token,
+            last_percentage: Default::default(),
+        };
+        progress.send(shared, WorkDoneProgress::Begin(begin)).await;
+        Some(progress)
+    }
+
+    async fn report(&self, shared: &Shared, message: &str, percentage: Option<u32>) {
+        use std::sync::atomic::Ordering;
+        // Percentages only ever rise.
+        let percentage =
+            percentage.map(|p| self.last_percentage.fetch_max(p, Ordering::Relaxed).max(p));
+        let report = WorkDoneProgressReport {
+            cancellable: Some(true),
+            message: Some(message.to_owned()),
+            percentage,
+        };
+        self.send(shared, WorkDoneProgress::Report(report)).await;
+    }
+
+    async fn end(self, shared: &Shared, message: String) {
+        let end = WorkDoneProgressEnd {
+            message: Some(message),
+        };
+        self.send(shared, WorkDoneProgress::End(end)).await;
+    }
+
+    async fn send(&self, shared: &Shared, value: WorkDoneProgress) {
+        let params = ProgressParams {
+            token: self.token.clone(),
+            value: ProgressParamsValue::WorkDone(value),
+        };
+        shared
+            .client
+            .send_notification::<ProgressNotification>(params)
+            .await;
+    }
+}

@@ -1,0 +1,563 @@
+//! The language server: the only module that knows LSP types.
+//!
+//! Handlers are short. Document notifications apply their change before they
+//! return, with no `.await` in between, so changes land in the order they came.
+//! Requests take a snapshot of what they need (a rope clone, a config clone) and
+//! let go of every lock before they await anything. `workspace/executeCommand`
+//! starts a job (see [`job`]) and answers at once; the job talks to the client on
+//! its own, with a timeout on every request it sends.
+
+mod convert;
+pub mod ext;
+mod job;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use crate::config::{self, Config, ConfigLayers};
+use crate::engine::{EngineSettings, LocalEngine};
+use crate::task::TaskKind;
+use crate::text::{Document, DocumentChange, DocumentStore, PositionEncoding};
+
+/// How long the server waits for the client to answer one of its requests.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves LSP on stdin and stdout until the client disconnects.
+pub async fn serve_stdio() {
+    let (service, socket) = LspService::build(|client| AumatronServer {
+        shared: Arc::new(Shared::new(client)),
+    })
+    .custom_method(
+        "window/workDoneProgress/cancel",
+        AumatronServer::work_done_progress_cancel,
+    )
+    .finish();
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .serve(service)
+        .await;
+}
+
+/// What the client said it can do, fixed at `initialize`.
+#[derive(Clone, Debug, Default)]
+struct ClientSupport {
+    encoding: PositionEncoding,
+    work_done_progress: bool,
+    task_output: bool,
+    show_document: bool,
+    document_changes: bool,
+    configuration: bool,
+    dynamic_configuration: bool,
+}
+
+impl ClientSupport {
+    fn from_params(params: &InitializeParams) -> ClientSupport {
+        let caps = &params.capabilities;
+        let window = caps.window.as_ref();
+        let workspace = caps.workspace.as_ref();
+        let declared = |root: Option<&Value>| {
+            root.and_then(|value| value.pointer("/aumatron/taskOutput"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        let in_options = params
+            .initialization_options
+            .as_ref()
+            .and_then(|options| options.get("experimental"));
+        ClientSupport {
+            encoding: convert::negotiate_encoding(
+                caps.general
+                    .as_ref()
+                    .and_then(|general| general.position_encodings.as_deref()),
+            ),
+            work_done_progress: window.and_then(|w| w.work_done_progress) == Some(true),
+            task_output: declared(caps.experimental.as_ref()) || declared(in_options),
+            show_document: window
+                .and_then(|w| w.show_document.as_ref())
+                .is_some_and(|show| show.support),
+            document_changes: workspace
+                .and_then(|w| w.workspace_edit.as_ref())
+                .and_then(|edit| edit.document_changes)
+                == Some(true),
+            configuration: workspace.and_then(|w| w.configuration) == Some(true),
+            dynamic_configuration: workspace
+                .and_then(|w| w.did_change_configuration.as_ref())
+                .and_then(|change| change.dynamic_registration)
+                == Some(true),
+        }
+    }
+}
+
+/// The configuration in force and the engine built from it.
+struct Settings {
+    layers: ConfigLayers,
+    config: Config,
+    engine: LocalEngine,
+}
+
+/// Server state shared by handlers and jobs.
+struct Shared {
+    client: Client,
+    documents: DocumentStore,
+    support: OnceLock<ClientSupport>,
+    settings: Mutex<Option<Settings>>,
+    /// Running tasks by id (which is also their progress token).
+    tasks: DashMap<String, CancellationToken>,
+    /// Messages from `initialize` to show once the client can receive them.
+    pending_messages: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    fn new(client: Client) -> Shared {
+        Shared {
+            client,
+            documents: DocumentStore::default(),
+            support: OnceLock::new(),
+            settings: Mutex::new(None),
+            tasks: DashMap::new(),
+            pending_messages: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn support(&self) -> ClientSupport {
+        self.support.get().cloned().unwrap_or_default()
+    }
+
+    /// The config and engine in force (defaults before `initialize`).
+    fn current(&self) -> (Config, LocalEngine) {
+        let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        let settings = settings.get_or_insert_with(|| {
+            let config = Config::default();
+            let engine = start_engine(&config, None);
+            Settings {
+                layers: ConfigLayers::default(),
+                config,
+                engine,
+            }
+        });
+        (settings.config.clone(), settings.engine.clone())
+    }
+
+    /// Replaces the layers and, when they resolve, the config and the engine;
+    /// returns the error that kept the previous config in force otherwise.
+    fn apply_layers(&self, layers: ConfigLayers) -> std::result::Result<(), String> {
+        let config = layers.resolve().map_err(|error| error.to_string())?;
+        let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = settings.take();
+        let engine = start_engine(&config, previous.as_ref().map(|s| &s.engine));
+        *settings = Some(Settings {
+            layers,
+            config,
+            engine,
+        });
+        Ok(())
+    }
+
+    fn layers(&self) -> ConfigLayers {
+        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        settings
+            .as_ref()
+            .map(|settings| settings.layers.clone())
+            .unwrap_or_default()
+    }
+
+    async fn show(&self, kind: MessageType, message: impl std::fmt::Display) {
+        self.client
+            .show_message(kind, format!("Aumatron: {message}"))
+            .await;
+    }
+
+    /// Asks the client for the `aumatron` section and applies it.
+    async fn pull_configuration(&self) {
+        let items = vec![ConfigurationItem {
+            scope_uri: None,
+            section: Some("aumatron".into()),
+        }];
+        let answer = tokio::time::timeout(CLIENT_TIMEOUT, self.client.configuration(items)).await;
+        let section = match answer {
+            Ok(Ok(mut values)) if !values.is_empty() => values.swap_remove(0),
+            Ok(Ok(_)) => Value::Null,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "workspace/configuration failed");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!("workspace/configuration timed out");
+                return;
+            }
+        };
+        self.apply_workspace_section(section).await;
+    }
+
+    async fn apply_workspace_section(&self, section: Value) {
+        let mut layers = self.layers();
+        if layers.workspace == section {
+            return;
+        }
+        layers.workspace = section;
+        if let Err(error) = self.apply_layers(layers) {
+            let message = format!("settings not applied ({error}); the previous settings stay");
+            self.show(MessageType::WARNING, message).await;
+        }
+    }
+}
+
+/// Builds the engine for `config`, keeping `previous` when it would load the same
+/// model with the same settings.
+fn start_engine(config: &Config, previous: Option<&LocalEngine>) -> LocalEngine {
+    let local = &config.local;
+    let threads = local.threads.unwrap_or_else(crate::engine::default_threads);
+    let resolved = crate::paths::resolve_model(local.model_path.as_deref());
+    let model_path = match &resolved {
+        Ok(source) => source.path().to_path_buf(),
+        Err(_) => Default::default(),
+    };
+    let settings = EngineSettings {
+        model_path,
+        context_tokens: local.context_tokens,
+        threads,
+    };
+    if let Some(previous) = previous.filter(|engine| *engine.settings() == settings) {
+        return previous.clone();
+    }
+    match resolved {
+        Ok(source) => {
+            tracing::info!(model = %source.describe(), "starting the local engine");
+            LocalEngine::start(settings)
+        }
+        Err(reason) => LocalEngine::unavailable(settings, reason),
+    }
+}
+
+pub struct AumatronServer {
+    shared: Arc<Shared>,
+}
+
+impl AumatronServer {
+    async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        let token = match params.token {
+            NumberOrString::String(token) => token,
+            NumberOrString::Number(number) => number.to_string(),
+        };
+        self.cancel_task(&token);
+    }
+
+    fn cancel_task(&self, task_id: &str) -> bool {
+        match self.shared.tasks.get(task_id) {
+            Some(token) => {
+                tracing::debug!(task_id, "cancelling");
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn start_task(&self, kind: TaskKind, arguments: Option<&Value>) -> Result<Value> {
+        let arguments: ext::TaskArguments = arguments
+            .cloned()
+            .ok_or_else(|| invalid("expected one argument: { \"uri\": ..., \"range\": ... }"))
+            .and_then(|value| {
+                serde_json::from_value(value).map_err(|error| invalid(error.to_string()))
+            })?;
+        let support = self.shared.support();
+        let source = job::Source::open(&self.shared.documents, &arguments.uri)
+            .map_err(|error| invalid(error.to_string()))?;
+        let selection = source
+            .selection(arguments.range.map(convert::range), support.encoding)
+            .map_err(|error| invalid(error.to_string()))?;
+        let (config, engine) = self.shared.current();
+        let job = job::Job::new(
+            kind,
+            source,
+            selection,
+            arguments.instruction,
+            config,
+            engine,
+        )
+        .map_err(invalid)?;
+        let task_id = job.id.0.clone();
+        self.shared
+            .tasks
+            .insert(task_id.clone(), job.cancel.clone());
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let id = job.id.0.clone();
+            job.run(&shared).await;
+            shared.tasks.remove(&id);
+        });
+        Ok(serde_json::to_value(ext::TaskStarted { task_id }).unwrap_or_default())
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::invalid_params(message.into())
+}
+
+impl LanguageServer for AumatronServer {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let support = ClientSupport::from_params(&params);
+        let encoding = support.encoding;
+        let _ = self.shared.support.set(support);
+
+        let mut layers = ConfigLayers::default();
+        match config::read_config_file(&crate::paths::config_file()) {
+            Ok(file) => layers.file = file,
+            Err(error) => self.queue_message(format!("{error:#}; using the other settings")),
+        }
+        if let Some(mut options) = params.initialization_options {
+            if let Some(object) = options.as_object_mut() {
+                object.remove("experimental");
+            }
+            layers.initialization_options = options;
+        }
+        if let Err(error) = self.shared.apply_layers(layers.clone()) {
+            self.queue_message(format!(
+                "settings not applied ({error}); using the defaults"
+            ));
+            layers.initialization_options = Value::Null;
+            layers.file = Value::Null;
+            let _ = self.shared.apply_layers(layers);
+        }
+
+        let kinds = TaskKind::ALL
+            .into_iter()
+            .map(|kind| CodeActionKind::from(ext::code_action_kind(kind)))
+            .collect();
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                position_encoding: Some(convert::encoding_kind(encoding)),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        ..Default::default()
+                    },
+                )),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(kinds),
+                        resolve_provider: Some(false),
+                        ..Default::default()
+                    },
+                )),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: ext::COMMANDS.iter().map(|c| c.to_string()).collect(),
+                    ..Default::default()
+                }),
+                experimental: Some(serde_json::json!({ "aumatron": { "taskOutput": true } })),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "aumatron-lsp".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let messages = std::mem::take(
+            &mut *self
+                .shared
+                .pending_messages
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for message in messages {
+            self.shared.show(MessageType::WARNING, message).await;
+        }
+        let support = self.shared.support();
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            if support.dynamic_configuration {
+                let registration = Registration {
+                    id: "aumatron-configuration".into(),
+                    method: "workspace/didChangeConfiguration".into(),
+                    register_options: Some(serde_json::json!({ "section": "aumatron" })),
+                };
+                let registered = shared.client.register_capability(vec![registration]);
+                let _ = tokio::time::timeout(CLIENT_TIMEOUT, registered).await;
+            }
+            if support.configuration {
+                shared.pull_configuration().await;
+            }
+        });
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        for task in self.shared.tasks.iter() {
+            task.value().cancel();
+        }
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let item = params.text_document;
+        self.shared.documents.open(Document::new(
+            item.uri.to_string(),
+            item.language_id,
+            item.version,
+            &item.text,
+        ));
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let encoding = self.shared.support().encoding;
+        let changes: Vec<DocumentChange> = params
+            .content_changes
+            .into_iter()
+            .map(|change| DocumentChange {
+                range: change.range.map(convert::range),
+                text: change.text,
+            })
+            .collect();
+        let uri = params.text_document.uri.to_string();
+        let version = params.text_document.version;
+        if !self
+            .shared
+            .documents
+            .change(&uri, version, &changes, encoding)
+        {
+            tracing::warn!(%uri, "didChange for a document that is not open");
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        self.shared
+            .documents
+            .close(params.text_document.uri.as_str());
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let shared = self.shared.clone();
+        if self.shared.support().configuration {
+            tokio::spawn(async move { shared.pull_configuration().await });
+        } else if let Some(section) = params.settings.get("aumatron").cloned() {
+            tokio::spawn(async move { shared.apply_workspace_section(section).await });
+        }
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let encoding = self.shared.support().encoding;
+        let uri = &params.text_document.uri;
+        if let Some(document) = self.shared.documents.snapshot(uri.as_str()) {
+            document
+                .char_range(convert::range(params.range), encoding)
+                .map_err(|error| invalid(error.to_string()))?;
+        }
+        if params.range.start == params.range.end {
+            return Ok(None);
+        }
+        let only = params.context.only.as_deref();
+        let actions = TaskKind::ALL
+            .into_iter()
+            .filter(|kind| kind_requested(&ext::code_action_kind(*kind), only))
+            .map(|kind| {
+                let arguments = ext::TaskArguments {
+                    uri: uri.clone(),
+                    range: Some(params.range),
+                    instruction: None,
+                };
+                CodeActionOrCommand::CodeAction(CodeAction {
+                    title: format!("{} with the local model", kind.title()),
+                    kind: Some(CodeActionKind::from(ext::code_action_kind(kind))),
+                    command: Some(Command {
+                        title: kind.title().into(),
+                        command: ext::command_for(kind).into(),
+                        arguments: Some(vec![serde_json::to_value(arguments).unwrap_or_default()]),
+                    }),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        Ok(Some(actions))
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        let argument = params.arguments.first();
+        if params.command == ext::CANCEL {
+            let arguments: ext::CancelArguments = argument
+                .cloned()
+                .ok_or_else(|| invalid("expected one argument: { \"taskId\": ... }"))
+                .and_then(|value| {
+                    serde_json::from_value(value).map_err(|error| invalid(error.to_string()))
+                })?;
+            let cancelled = self.cancel_task(&arguments.task_id);
+            return Ok(Some(serde_json::json!({ "cancelled": cancelled })));
+        }
+        let kind = ext::task_for_command(&params.command)
+            .ok_or_else(|| invalid(format!("unknown command {}", params.command)))?;
+        self.start_task(kind, argument).map(Some)
+    }
+}
+
+impl AumatronServer {
+    fn queue_message(&self, message: String) {
+        tracing::warn!(%message, "configuration");
+        self.shared
+            .pending_messages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+}
+
+/// Whether an action of `kind` passes the client's `only` filter: a kind matches
+/// a filter equal to it or to one of its dot-separated prefixes; the empty kind
+/// matches everything.
+fn kind_requested(kind: &str, only: Option<&[CodeActionKind]>) -> bool {
+    let Some(only) = only else {
+        return true;
+    };
+    only.iter().any(|filter| {
+        let filter = filter.as_str();
+        filter.is_empty()
+            || kind == filter
+            || kind
+                .strip_prefix(filter)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_filters_match_by_prefix() {
+        let kinds = |list: &[&str]| -> Vec<CodeActionKind> {
+            list.iter()
+                .map(|k| CodeActionKind::from(k.to_string()))
+                .collect()
+        };
+        assert!(kind_requested("refactor.ai.explain", None));
+        assert!(kind_requested(
+            "refactor.ai.explain",
+            Some(&kinds(&["refactor"]))
+        ));
+        assert!(kind_requested(
+            "refactor.ai.explain",
+            Some(&kinds(&["refactor.ai"]))
+        ));
+        assert!(kind_requested("refactor.ai.explain", Some(&kinds(&[""]))));
+        assert!(!kind_requested(
+            "refactor.ai.explain",
+            Some(&kinds(&["quickfix"]))
+        ));
+        assert!(!kind_requested(
+            "refactor.ai.explain",
+            Some(&kinds(&["refactor.a"]))
+        ));
+        assert!(!kind_requested(
+            "refactor.ai.explain",
+            Some(&kinds(&["source"]))
+        ));
+    }
+}

@@ -1,0 +1,53 @@
+//! `aumatron-lsp`: a local-first AI language server. See `ARCHITECTURE.md`.
+
+mod cli;
+mod config;
+mod engine;
+mod lsp;
+mod paths;
+mod task;
+mod text;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Args::parse();
+    if let Err(error) = init_logging() {
+        eprintln!("aumatron-lsp: logging is off: {error:#}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("aumatron-lsp: cannot start: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(cli::main(args))
+}
+
+/// Logs go to stderr, or to the file named by `AUMATRON_LOG_FILE`; never to stdout,
+/// which carries the protocol. `AUMATRON_LOG` sets the filter (default `warn`).
+fn init_logging() -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use tracing_subscriber::EnvFilter;
+
+    let filter = EnvFilter::try_from_env("AUMATRON_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false);
+    match std::env::var_os("AUMATRON_LOG_FILE").filter(|path| !path.is_empty()) {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.to_string_lossy()))?;
+            builder.with_writer(std::sync::Mutex::new(file)).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Open documents: a rope per URI, edited incrementally.
+
+use dashmap::DashMap;
+use ropey::Rope;
+
+use super::position::{self, PositionEncoding, PositionError, Resolve, TextRange};
+
+/// One open document. Cloning is cheap (the rope shares its nodes), which is how
+/// handlers take a snapshot and let go of the store at once.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub uri: String,
+    pub language_id: String,
+    pub version: i32,
+    pub rope: Rope,
+}
+
+/// One entry of `contentChanges`: a replaced range, or the whole text when `range`
+/// is `None`.
+#[derive(Clone, Debug)]
+pub struct DocumentChange {
+    pub range: Option<TextRange>,
+    pub text: String,
+}
+
+impl Document {
+    pub fn new(uri: String, language_id: String, version: i32, text: &str) -> Self {
+        Self {
+            uri,
+            language_id,
+            version,
+            rope: Rope::from_str(text),
+        }
+    }
+
+    /// Applies changes in order, each against the result of the one before.
+    /// Positions that name no place are clamped (see [`position`]): the client's
+    /// text is the truth, and refusing its change would leave the copies apart.
+    pub fn apply_changes(
+        &mut self,
+        version: i32,
+        changes: &[DocumentChange],
+        encoding: PositionEncoding,
+    ) {
+        for change in changes {
+            match change.range {
+                None => self.rope = Rope::from_str(&change.text),
+                Some(range) => {
+                    let chars = position::char_range(&self.rope, range, encoding, Resolve::Clamp)
+                        .unwrap_or_else(|_| unreachable!("clamping never fails"));
+                    if !chars.is_empty() {
+                        self.rope.remove(chars.clone());
+                    }
+                    if !change.text.is_empty() {
+                        self.rope.insert(chars.start, &change.text);
+                    }
+                }
+            }
+        }
+        self.version = version;
+    }
+
+    /// The chars a range from a request covers, or why it names no place here.
+    pub fn char_range(
+        &self,
+        range: TextRange,
+        encoding: PositionEncoding,
+    ) -> Result<std::ops::Range<usize>, PositionError> {
+        position::char_range(&self.rope, range, encoding, Resolve::Strict)
+    }
+}
+
+/// Every open document, keyed by URI. No guard outlives a method call here, so no
+/// caller can hold one across an `.await`.
+#[derive(Debug, Default)]
+pub struct DocumentStore {
+    documents: DashMap<String, Document>,
+}
+
+impl DocumentStore {
+    pub fn open(&self, document: Document) {
+        self.documents.insert(document.uri.clone(), document);
+    }
+
+    pub fn close(&self, uri: &str) {
+        self.documents.remove(uri);
+    }
+
+    /// Applies changes to an open document; returns false when it is not open.
+    pub fn change(
+        &self,
+        uri: &str,
+        version: i32,
+        changes: &[DocumentChange],
+        encoding: PositionEncoding,
+    ) -> bool {
+        match self.documents.get_mut(uri) {
+            Some(mut document) => {
+                document.apply_changes(version, changes, encoding);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn snapshot(&self, uri: &str) -> Option<Document> {
+        self.documents.get(uri).map(|document| document.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::TextPosition;
+
+    /// An independent model of LSP positions over a plain string, to check the rope
+    /// against: lines end at `\n`, `\r\n` or `\r`, columns count `encoding` units.
+    fn model_position(text: &str, char_idx: usize, encoding: PositionEncoding) -> TextPosition {
+        let chars: Vec<char> = text.chars().collect();
+        let (mut line, mut column, mut i) = (0, 0, 0);
+        while i < char_idx {
+            match chars[i] {
+                '\r' if chars.get(i + 1) == Some(&'\n') && i + 1 < char_idx => {
+                    line += 1;
+                    column = 0;
+                    i += 1;
+                }
+                '\n' | '\r' => {
+                    line += 1;
+                    column = 0;
+                }
+                c => {
+                    column += match encoding {
+                        PositionEncoding::Utf8 => c.len_utf8(),
+                        PositionEncoding::Utf16 => c.len_utf16(),
+                        PositionEncoding::Utf32 => 1,
+                    }
+                }
+            }
+            i += 1;
+        }
+        TextPosition::new(line, column as u32)
+    }
+
+    fn splits_crlf(chars: &[char], idx: usize) -> bool {
+        idx > 0 && idx < chars.len() && chars[idx - 1] == '\r' && chars[idx] == '\n'
+    }
+
+    #[test]
+    fn full_replacement_and_ranged_edit() {
+        let mut doc = Document::new("file:///a".into(), "rust".into(), 1, "fn a() {}\n");
+        let insert = DocumentChange {
+            range: Some(TextRange::new(
+                TextPosition::new(0, 3),
+                TextPosition::new(0, 4),
+            )),
+            text: "main".into(),
+        };
+        doc.apply_changes(2, &[insert], PositionEncoding::Utf16);
+        assert_eq!(doc.rope.to_string(), "fn main() {}\n");
+        let replace = DocumentChange {
+            range: None,
+            text: "new".into(),
+        };
+        doc.apply_changes(3, &[replace], PositionEncoding::Utf16);
+        assert_eq!(doc.rope.to_string(), "new");
+        assert_eq!(doc.version, 3);
+    }
+
+    #[test]
+    fn out_of_range_edits_clamp_instead_of_desyncing() {
+        let mut doc = Document::new("file:///a".into(), "text".into(), 1, "ab\ncd");
+        let past = DocumentChange {
+            range: Some(TextRange::new(
+                TextPosition::new(0, 50),
+                TextPosition::new(9, 9),
+            )),
+            text: "!".into(),
+        };
+        doc.apply_changes(2, &[past], PositionEncoding::Utf16);
+        assert_eq!(doc.rope.to_string(), "ab!");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn incremental_edits_match_a_full_text_replay(
+            initial in "(a|é|日|😀|\r\n|\n|\r|\u{2028}| ){0,30}",
+            edits in proptest::collection::vec(
+                (0usize..100, 0usize..8, "(x|ß|🎉|\r\n|\n|\r){0,4}"), 1..20),
+            encoding_pick in 0usize..3,
+        ) {
+            let encoding = [PositionEncoding::Utf8, PositionEncoding::Utf16,
+                PositionEncoding::Utf32][encoding_pick];
+            let mut doc = Document::new("file:///p".into(), "text".into(), 0, &initial);
+            let mut model: Vec<char> = initial.chars().collect();
+            for (version, (start, len, insert)) in edits.into_iter().enumerate() {
+                let start = start % (model.len() + 1);
+                let end = (start + len).min(model.len());
+                // Positions cannot point between \r and \n; clients never send them.
+                if splits_crlf(&model, start) || splits_crlf(&model, end) {
+                    continue;
+                }
+                let text: String = model.iter().collect();
+                let range = TextRange::new(
+                    model_position(&text, start, encoding),
+                    model_position(&text, end, encoding),
+                );
+                doc.apply_changes(version as i32, &[DocumentChange {
+                    range: Some(range), text: insert.clone() }], encoding);
+                model.splice(start..end, insert.chars());
+                let expected: String = model.iter().collect();
+                proptest::prop_assert_eq!(doc.rope.to_string(), expected);
+            }
+        }
+    }
+}
