@@ -1,13 +1,6 @@
 //! `aumatron-lsp`: a local-first AI language server. See `ARCHITECTURE.md`.
 
-mod cli;
-mod config;
-mod engine;
-mod lsp;
-mod paths;
-mod task;
-mod text;
-
+use aumatron_lsp::cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
