@@ -208,7 +208,7 @@ async fn run(
 async fn doctor() -> ExitCode {
     let mut problems = 0;
     let mut check = |ok: bool, line: String| {
-        println!("{} {line}", if ok { "ok  " } else { "FIX " });
+        println!("{:<4} {line}", if ok { "ok" } else { "FIX" });
         if !ok {
             problems += 1;
         }

@@ -74,7 +74,7 @@ impl Sandbox {
             .env("XDG_CACHE_HOME", self.path("cache"))
             .env("XDG_STATE_HOME", self.path("state"))
             .env("AUMATRON_MODEL", model_path())
-            .env("AUMATRON_LOG", "info");
+            .env("AUMATRON_LOG", "info,llama-cpp-2=warn");
         command
     }
 }

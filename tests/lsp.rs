@@ -1,0 +1,716 @@
+//! End-to-end tests: the real binary, the real model, LSP over stdio.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Client, Sandbox, editor_capabilities, file_uri, streaming_capabilities};
+
+const RUST_SOURCE: &str = "\
+use std::collections::HashMap;
+
+pub struct Inventory {
+    items: HashMap<String, u32>,
+}
+
+impl Inventory {
+    /// Adds `count` units of `name`.
+    pub fn add(&mut self, name: &str, count: u32) {
+        *self.items.entry(name.to_string()).or_insert(0) += count;
+    }
+}
+";
+
+fn range(start: (u32, u32), end: (u32, u32)) -> Value {
+    json!({ "start": { "line": start.0, "character": start.1 },
+            "end": { "line": end.0, "character": end.1 } })
+}
+
+fn open_rust(sandbox: &Sandbox, client: &mut Client) -> String {
+    let path = sandbox.write_file("inventory.rs", RUST_SOURCE);
+    let uri = file_uri(&path);
+    client.open(&uri, "rust", RUST_SOURCE);
+    uri
+}
+
+fn task_id(started: &Value) -> String {
+    started["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("executeCommand answered {started}"))
+        .to_owned()
+}
+
+#[test]
+fn initialize_negotiates_the_position_encoding_and_lists_commands() {
+    let sandbox = Sandbox::new();
+    let (client, result) = Client::start(
+        &sandbox,
+        editor_capabilities(&["utf-8", "utf-16", "utf-32"]),
+        Value::Null,
+    );
+    let capabilities = &result["capabilities"];
+    assert_eq!(capabilities["positionEncoding"], "utf-8");
+    assert_eq!(capabilities["textDocumentSync"]["change"], 2);
+    let commands = capabilities["executeCommandProvider"]["commands"].clone();
+    assert_eq!(
+        commands,
+        json!([
+            "aumatron.summarise",
+            "aumatron.explain",
+            "aumatron.draft",
+            "aumatron.cancel"
+        ])
+    );
+    assert_eq!(result["serverInfo"]["name"], "aumatron-lsp");
+    client.shutdown();
+
+    for (offered, expected) in [
+        (json!(["utf-32", "utf-8"]), "utf-32"),
+        (json!([]), "utf-16"),
+    ] {
+        let mut capabilities = editor_capabilities(&[]);
+        capabilities["general"]["positionEncodings"] = offered;
+        let (client, result) = Client::start(&sandbox, capabilities, Value::Null);
+        assert_eq!(result["capabilities"]["positionEncoding"], expected);
+        client.shutdown();
+    }
+    let (client, result) = Client::start(&sandbox, json!({}), Value::Null);
+    assert_eq!(result["capabilities"]["positionEncoding"], "utf-16");
+    client.shutdown();
+}
+
+#[test]
+fn code_actions_offer_the_three_tasks_and_honour_only() {
+    let sandbox = Sandbox::new();
+    let (mut client, _) = Client::start(&sandbox, editor_capabilities(&["utf-16"]), Value::Null);
+    let uri = open_rust(&sandbox, &mut client);
+    let ask = |client: &mut Client, selection: Value, only: Option<Value>| {
+        let mut context = json!({ "diagnostics": [] });
+        if let Some(only) = only {
+            context["only"] = only;
+        }
+        client.request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": uri }, "range": selection, "context": context }),
+        )
+    };
+
+    let actions = ask(&mut client, range((8, 4), (10, 5)), None).unwrap();
+    let actions = actions.as_array().unwrap();
+    let kinds: Vec<&str> = actions
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "refactor.ai.summarise",
+            "refactor.ai.explain",
+            "refactor.ai.draft"
+        ]
+    );
+    let explain = &actions[1];
+    assert_eq!(explain["command"]["command"], "aumatron.explain");
+    assert_eq!(explain["command"]["arguments"][0]["uri"], uri.as_str());
+    assert_eq!(
+        explain["command"]["arguments"][0]["range"],
+        range((8, 4), (10, 5))
+    );
+
+    let refactor = ask(
+        &mut client,
+        range((8, 4), (10, 5)),
+        Some(json!(["refactor.ai"])),
+    )
+    .unwrap();
+    assert_eq!(refactor.as_array().unwrap().len(), 3);
+    let one = ask(
+        &mut client,
+        range((8, 4), (10, 5)),
+        Some(json!(["refactor.ai.draft"])),
+    )
+    .unwrap();
+    assert_eq!(one[0]["kind"], "refactor.ai.draft");
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    let none = ask(
+        &mut client,
+        range((8, 4), (10, 5)),
+        Some(json!(["quickfix"])),
+    )
+    .unwrap();
+    assert_eq!(none, json!([]));
+    let empty = ask(&mut client, range((8, 4), (8, 4)), None).unwrap();
+    assert_eq!(empty, Value::Null);
+    client.shutdown();
+}
+
+#[test]
+fn bad_ranges_get_errors_and_the_server_keeps_answering() {
+    let sandbox = Sandbox::new();
+    let (mut client, _) = Client::start(&sandbox, editor_capabilities(&["utf-16"]), Value::Null);
+    let uri = open_rust(&sandbox, &mut client);
+    let past_end = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": range((0, 0), (500, 0)),
+                "context": { "diagnostics": [] } }),
+    );
+    let error = past_end.unwrap_err();
+    assert_eq!(error["code"], -32602);
+    assert!(
+        error["message"].as_str().unwrap().contains("past the end"),
+        "{error}"
+    );
+
+    let bad_command = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "aumatron.explain",
+                "arguments": [{ "uri": uri, "range": range((700, 0), (701, 0)) }] }),
+    );
+    assert_eq!(bad_command.unwrap_err()["code"], -32602);
+    let no_arguments = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "aumatron.explain", "arguments": [] }),
+    );
+    assert!(
+        no_arguments.unwrap_err()["message"]
+            .as_str()
+            .unwrap()
+            .contains("uri")
+    );
+    let not_a_file = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "aumatron.explain",
+                "arguments": [{ "uri": "untitled:nothing", "range": range((0, 0), (0, 1)) }] }),
+    );
+    assert_eq!(not_a_file.unwrap_err()["code"], -32602);
+
+    // Inside the emoji's surrogate pair.
+    let emoji = "let smile = \"😀\";\n";
+    let emoji_uri = file_uri(&sandbox.write_file("emoji.rs", emoji));
+    client.open(&emoji_uri, "rust", emoji);
+    let inside = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": emoji_uri }, "range": range((0, 0), (0, 14)),
+                "context": { "diagnostics": [] } }),
+    );
+    assert!(
+        inside.unwrap_err()["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside a character")
+    );
+
+    let fine = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": range((0, 0), (0, 4)),
+                "context": { "diagnostics": [] } }),
+    );
+    assert_eq!(fine.unwrap().as_array().unwrap().len(), 3);
+    let stderr = client.shutdown();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn explain_puts_a_comment_above_the_selection_with_progress() {
+    let sandbox = Sandbox::new();
+    let (mut client, _) = Client::start(&sandbox, editor_capabilities(&["utf-16"]), Value::Null);
+    let uri = open_rust(&sandbox, &mut client);
+    let started = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.explain",
+                    "arguments": [{ "uri": uri, "range": range((8, 4), (10, 5)) }] }),
+        )
+        .unwrap();
+    let id = task_id(&started);
+
+    let created = client.wait_server_request("window/workDoneProgress/create");
+    assert_eq!(created["token"], id.as_str());
+    let begin = client.wait_notification("$/progress", |p| p["value"]["kind"] == "begin");
+    assert_eq!(begin["token"], id.as_str());
+    assert_eq!(begin["value"]["cancellable"], true);
+    let edit = client.wait_server_request("workspace/applyEdit");
+    let end = client.wait_notification("$/progress", |p| p["value"]["kind"] == "end");
+    assert_eq!(end["value"]["message"], "Done");
+    let reports = client
+        .transcript
+        .iter()
+        .filter(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "report")
+        .count();
+    assert!(reports >= 1, "no progress reports");
+
+    let text_edit = support::single_edit(&edit);
+    assert_eq!(
+        text_edit["range"]["start"],
+        json!({ "line": 8, "character": 0 })
+    );
+    let new_text = text_edit["newText"].as_str().unwrap();
+    assert!(
+        new_text.starts_with("    // Explanation (aumatron):\n    // "),
+        "{new_text}"
+    );
+    assert!(
+        new_text.lines().all(|line| line.starts_with("    //")),
+        "{new_text}"
+    );
+    let explanation = new_text.to_lowercase();
+    assert!(
+        ["add", "item", "count", "inventory"]
+            .iter()
+            .any(|word| explanation.contains(word)),
+        "the explanation should be about the code: {new_text}"
+    );
+    let after = support::apply_edit(RUST_SOURCE, &text_edit);
+    let selected_onwards = &RUST_SOURCE[RUST_SOURCE.find("    pub fn add").unwrap()..];
+    assert!(after.ends_with(&format!("{new_text}{selected_onwards}")), "{after}");
+    client.shutdown();
+}
+
+#[test]
+fn streaming_clients_get_task_notifications_and_no_edit() {
+    let sandbox = Sandbox::new();
+    let (mut client, _) = Client::start(&sandbox, streaming_capabilities(), Value::Null);
+    let uri = open_rust(&sandbox, &mut client);
+    let started = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.summarise",
+                    "arguments": [{ "uri": uri, "range": range((0, 0), (12, 1)) }] }),
+        )
+        .unwrap();
+    let id = task_id(&started);
+    let done = client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["taskId"], id.as_str());
+    assert_eq!(done["kind"], "summarise");
+    assert_eq!(done["provider"], "local");
+    assert_eq!(done["model"], "SmolLM2-135M-Instruct.Q4_1");
+    assert!(done["inputTokens"].as_u64().unwrap() > 50, "{done}");
+    let output_tokens = done["outputTokens"].as_u64().unwrap();
+    assert!(output_tokens > 0);
+
+    let deltas: String = client
+        .transcript
+        .iter()
+        .filter(|m| m["method"] == "aumatron/taskDidChange" && m["params"]["status"] == "running")
+        .filter_map(|m| m["params"]["delta"].as_str())
+        .collect();
+    assert_eq!(deltas.trim(), done["text"].as_str().unwrap());
+    assert!(!deltas.trim().is_empty());
+    client.drain_for(Duration::from_millis(300));
+    assert!(
+        !client
+            .transcript
+            .iter()
+            .any(|m| m["method"] == "workspace/applyEdit"),
+        "a streaming client must not get an edit for summarise"
+    );
+    client.shutdown();
+}
+
+/// Starts a long draft and waits for its first streamed text.
+fn start_long_draft(client: &mut Client, uri: &str) -> String {
+    let started = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.draft",
+                    "arguments": [{ "uri": uri, "range": range((0, 0), (12, 1)),
+                        "instruction": "Write a very long story about a dragon, in many chapters." }] }),
+        )
+        .unwrap();
+    let id = task_id(&started);
+    client.wait_notification("aumatron/taskDidChange", |p| p["delta"].is_string());
+    id
+}
+
+fn streamed_tokens(client: &Client, id: &str) -> u64 {
+    client
+        .transcript
+        .iter()
+        .filter(|m| m["method"] == "aumatron/taskDidChange" && m["params"]["taskId"] == id)
+        .filter_map(|m| m["params"]["outputTokens"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn cancel_stops_a_long_generation_within_a_few_tokens() {
+    let sandbox = Sandbox::new();
+    let options = json!({ "local": { "maxOutputTokens": 3000, "contextTokens": 4096 } });
+    let (mut client, _) = Client::start(&sandbox, streaming_capabilities(), options);
+    let uri = open_rust(&sandbox, &mut client);
+
+    // By command.
+    let id = start_long_draft(&mut client, &uri);
+    let before = streamed_tokens(&client, &id);
+    let answer = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.cancel",
+            "arguments": [{ "taskId": id }] }),
+        )
+        .unwrap();
+    let seen_at_cancel = streamed_tokens(&client, &id);
+    assert_eq!(answer, json!({ "cancelled": true }));
+    let end = client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
+    assert_eq!(end["status"], "cancelled", "{end}");
+    let total = end["outputTokens"].as_u64().unwrap();
+    assert!(total >= before);
+    assert!(
+        total <= seen_at_cancel + 5,
+        "generation went on for {} tokens after the cancel",
+        total - seen_at_cancel
+    );
+    let progress_end = client.wait_notification("$/progress", |p| {
+        p["token"] == id.as_str() && p["value"]["kind"] == "end"
+    });
+    assert_eq!(progress_end["value"]["message"], "Cancelled");
+
+    // By the progress cancel button.
+    let id = start_long_draft(&mut client, &uri);
+    client.notify("window/workDoneProgress/cancel", json!({ "token": id }));
+    let end = client.wait_notification("aumatron/taskDidChange", |p| {
+        p["taskId"] == id.as_str() && p["status"] != "running"
+    });
+    assert_eq!(end["status"], "cancelled");
+    assert!(end["outputTokens"].as_u64().unwrap() < 3000);
+
+    let unknown = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.cancel",
+            "arguments": [{ "taskId": "task-999" }] }),
+        )
+        .unwrap();
+    assert_eq!(unknown, json!({ "cancelled": false }));
+    client.shutdown();
+}
+
+#[test]
+fn edits_made_while_the_model_writes_move_the_comment_with_the_code() {
+    let sandbox = Sandbox::new();
+    let options = json!({ "local": { "maxOutputTokens": 48 } });
+    let (mut client, _) = Client::start(&sandbox, editor_capabilities(&["utf-16"]), options);
+    let uri = open_rust(&sandbox, &mut client);
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.explain",
+                    "arguments": [{ "uri": uri, "range": range((8, 4), (10, 5)) }] }),
+        )
+        .unwrap();
+    // The user types two lines at the top of the file before the answer lands.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 },
+                "contentChanges": [{ "range": range((0, 0), (0, 0)),
+                                     "text": "// typed\n// meanwhile\n" }] }),
+    );
+    let edit = client.wait_server_request("workspace/applyEdit");
+    let text_edit = support::single_edit(&edit);
+    assert_eq!(text_edit["range"]["start"]["line"], 10, "{edit}");
+    assert_eq!(
+        edit["edit"]["documentChanges"][0]["textDocument"]["version"],
+        2
+    );
+
+    // When the selected code itself is gone, the answer goes to a file instead.
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.explain",
+                    "arguments": [{ "uri": uri, "range": range((10, 4), (12, 5)) }] }),
+        )
+        .unwrap();
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 3 },
+                "contentChanges": [{ "text": "fn replaced() {}\n" }] }),
+    );
+    let shown = client.wait_server_request("window/showDocument");
+    let path = shown["uri"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("file://")
+        .unwrap()
+        .to_owned();
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        saved.starts_with("# Explanation of inventory.rs"),
+        "{saved}"
+    );
+    let warning = client.wait_notification("window/showMessage", |p| p["type"] == 2);
+    assert!(
+        warning["message"].as_str().unwrap().contains("was changed"),
+        "{warning}"
+    );
+    client.shutdown();
+}
+
+#[test]
+fn draft_is_inserted_after_the_selection() {
+    let sandbox = Sandbox::new();
+    let options = json!({ "local": { "maxOutputTokens": { "draft": 48 } } });
+    let (mut client, _) = Client::start(&sandbox, editor_capabilities(&["utf-16"]), options);
+    let uri = open_rust(&sandbox, &mut client);
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.draft",
+                    "arguments": [{ "uri": uri, "range": range((8, 4), (10, 5)),
+                                    "instruction": "Write a method that removes an item." }] }),
+        )
+        .unwrap();
+    let edit = client.wait_server_request("workspace/applyEdit");
+    let text_edit = support::single_edit(&edit);
+    assert_eq!(
+        text_edit["range"]["start"],
+        json!({ "line": 11, "character": 0 })
+    );
+    assert!(text_edit["newText"].as_str().unwrap().ends_with('\n'));
+    assert!(!text_edit["newText"].as_str().unwrap().contains("```"));
+    client.shutdown();
+}
+
+#[test]
+fn input_bigger_than_the_context_fails_fast_with_the_figures() {
+    let sandbox = Sandbox::new();
+    let options = json!({ "local": { "contextTokens": 256, "maxOutputTokens": 64 } });
+    let (mut client, _) = Client::start(&sandbox, streaming_capabilities(), options);
+    let big = "The quick brown fox jumps over the lazy dog. ".repeat(100);
+    let uri = file_uri(&sandbox.write_file("big.txt", &big));
+    client.open(&uri, "plaintext", &big);
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.summarise", "arguments": [{ "uri": uri }] }),
+        )
+        .unwrap();
+    let failed = client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
+    assert_eq!(failed["status"], "failed");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("local.contextTokens") && error.contains("256"),
+        "{error}"
+    );
+    let tokens: u64 = error
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap();
+    assert!(tokens > 256, "{error}");
+    let message = client.wait_notification("window/showMessage", |p| p["type"] == 1);
+    assert!(
+        message["message"]
+            .as_str()
+            .unwrap()
+            .contains("local.contextTokens")
+    );
+    client.shutdown();
+}
+
+#[test]
+fn a_missing_model_is_explained_and_the_server_stays_up() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command();
+    command.env("AUMATRON_MODEL", sandbox.path("nowhere/model.gguf"));
+    let mut client = Client::spawn(command);
+    client.initialize(streaming_capabilities(), Value::Null);
+    let uri = open_rust(&sandbox, &mut client);
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.explain", "arguments": [{ "uri": uri }] }),
+        )
+        .unwrap();
+    let failed = client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"].as_str().unwrap().contains("no model file"),
+        "{failed}"
+    );
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": range((0, 0), (0, 3)),
+                "context": { "diagnostics": [] } }),
+    );
+    assert!(actions.is_ok());
+    client.shutdown();
+}
+
+#[test]
+fn output_document_writes_markdown_and_shows_it() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config("output = \"document\"\n[local]\nmaxOutputTokens = 64\n");
+    let (mut client, _) = Client::start(&sandbox, editor_capabilities(&["utf-16"]), Value::Null);
+    let uri = open_rust(&sandbox, &mut client);
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.explain",
+                    "arguments": [{ "uri": uri, "range": range((8, 4), (10, 5)) }] }),
+        )
+        .unwrap();
+    let shown = client.wait_server_request("window/showDocument");
+    let path = shown["uri"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("file://")
+        .unwrap()
+        .to_owned();
+    assert!(
+        path.starts_with(sandbox.path("cache").to_str().unwrap()),
+        "{path}"
+    );
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        saved.starts_with("# Explanation of inventory.rs\n\n"),
+        "{saved}"
+    );
+    assert!(saved.len() > 40, "{saved}");
+    client.drain_for(Duration::from_millis(200));
+    assert!(
+        !client
+            .transcript
+            .iter()
+            .any(|m| m["method"] == "workspace/applyEdit")
+    );
+    client.shutdown();
+}
+
+#[test]
+fn broken_settings_are_reported_and_the_previous_ones_stay() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config("[local\ncontextTokens = ");
+    let mut client = Client::spawn(sandbox.command());
+    client.workspace_settings = json!({ "local": { "maxOutputTokens": 0 } });
+    client.initialize(
+        streaming_capabilities(),
+        json!({ "local": { "maxOutputTokens": 40 } }),
+    );
+    let file_warning = client.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("config.toml")
+    });
+    assert!(
+        file_warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid TOML")
+    );
+    let settings_warning = client.wait_notification("window/showMessage", |p| {
+        p["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("maxOutputTokens")
+    });
+    assert!(
+        settings_warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("previous settings stay")
+    );
+
+    // The limit from initializationOptions (40) is still the one in force.
+    let uri = open_rust(&sandbox, &mut client);
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.draft",
+                    "arguments": [{ "uri": uri, "instruction": "Write a very long story." }] }),
+        )
+        .unwrap();
+    let done = client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
+    assert_eq!(done["status"], "done", "{done}");
+    assert!(done["outputTokens"].as_u64().unwrap() <= 40, "{done}");
+
+    // A good change pulled after didChangeConfiguration takes effect.
+    client.workspace_settings = json!({ "local": { "maxOutputTokens": 8 } });
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({ "settings": null }),
+    );
+    client.wait_server_request("workspace/configuration");
+    // The answer is applied on the server's side after it arrives.
+    std::thread::sleep(Duration::from_millis(500));
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.draft",
+                    "arguments": [{ "uri": uri, "instruction": "Write a very long story." }] }),
+        )
+        .unwrap();
+    let done = client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
+    assert!(done["outputTokens"].as_u64().unwrap() <= 8, "{done}");
+    client.shutdown();
+}
+
+#[test]
+fn incremental_changes_in_utf16_keep_the_document_in_step() {
+    let sandbox = Sandbox::new();
+    let options = json!({ "local": { "maxOutputTokens": 32 } });
+    let (mut client, _) = Client::start(&sandbox, editor_capabilities(&["utf-16"]), options);
+    let text = "let a = \"😀\";\r\nlet b = 2;\r\n";
+    let uri = file_uri(&sandbox.write_file("emoji.rs", text));
+    client.open(&uri, "rust", text);
+    // Replace `2` after an emoji line and CRLF, then insert a CJK comment.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 },
+                "contentChanges": [
+                    { "range": range((1, 8), (1, 9)), "text": "42" },
+                    { "range": range((0, 12), (0, 12)), "text": " // 日本" } ] }),
+    );
+    // A code action at the end of the new first line is valid; one past the
+    // emoji's surrogate boundary is not.
+    let end_of_line = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": range((0, 0), (0, 18)),
+                "context": { "diagnostics": [] } }),
+    );
+    assert!(end_of_line.is_ok(), "{end_of_line:?}");
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.explain",
+                    "arguments": [{ "uri": uri, "range": range((1, 0), (1, 11)) }] }),
+        )
+        .unwrap();
+    let edit = client.wait_server_request("workspace/applyEdit");
+    let text_edit = support::single_edit(&edit);
+    assert_eq!(
+        text_edit["range"]["start"],
+        json!({ "line": 1, "character": 0 })
+    );
+    let new_text = text_edit["newText"].as_str().unwrap();
+    assert!(new_text.ends_with("\r\n") && !new_text.replace("\r\n", "").contains('\n'));
+    client.shutdown();
+}
+
+#[test]
+fn stdout_stays_pure_protocol_with_trace_logging() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command();
+    command.env("AUMATRON_LOG", "trace");
+    let mut client = Client::spawn(command);
+    client.initialize(
+        streaming_capabilities(),
+        json!({ "local": { "maxOutputTokens": 16 } }),
+    );
+    let uri = open_rust(&sandbox, &mut client);
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.explain", "arguments": [{ "uri": uri }] }),
+        )
+        .unwrap();
+    client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
+    // The reader thread fails the test on any stray byte; trace logs go to stderr.
+    let stderr = client.shutdown();
+    assert!(
+        stderr.contains("TRACE"),
+        "trace logging went somewhere else"
+    );
+}
