@@ -68,7 +68,10 @@ fn doctor_says_what_is_fine_and_what_to_fix() {
     let healthy = sandbox.command().arg("doctor").output().unwrap();
     let stdout = String::from_utf8_lossy(&healthy.stdout);
     assert!(healthy.status.success(), "{stdout}");
-    assert!(stdout.contains("model loads: SmolLM2-135M-Instruct.Q4_1"), "{stdout}");
+    assert!(
+        stdout.contains("model loads: SmolLM2-135M-Instruct.Q4_1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("everything is in place"), "{stdout}");
 
     sandbox.write_config("[local]\nthreads = 0\n");
@@ -77,7 +80,10 @@ fn doctor_says_what_is_fine_and_what_to_fix() {
     let broken = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&broken.stdout);
     assert!(!broken.status.success(), "{stdout}");
-    assert!(stdout.contains("FIX  config file") && stdout.contains("local.threads"), "{stdout}");
+    assert!(
+        stdout.contains("FIX  config file") && stdout.contains("local.threads"),
+        "{stdout}"
+    );
     assert!(stdout.contains("FIX  no local model"), "{stdout}");
     assert!(stdout.contains("scripts/setup.sh"), "{stdout}");
 

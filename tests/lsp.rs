@@ -263,7 +263,10 @@ fn explain_puts_a_comment_above_the_selection_with_progress() {
     );
     let after = support::apply_edit(RUST_SOURCE, &text_edit);
     let selected_onwards = &RUST_SOURCE[RUST_SOURCE.find("    pub fn add").unwrap()..];
-    assert!(after.ends_with(&format!("{new_text}{selected_onwards}")), "{after}");
+    assert!(
+        after.ends_with(&format!("{new_text}{selected_onwards}")),
+        "{after}"
+    );
     client.shutdown();
 }
 

@@ -21,8 +21,6 @@ use super::{
 
 /// Prompt tokens decoded per batch.
 const BATCH_TOKENS: u32 = 512;
-/// Fixed so the same selection gets the same answer.
-const SAMPLER_SEED: u32 = 0x5eed;
 
 type Events = mpsc::UnboundedSender<Result<GenerationEvent, EngineError>>;
 
@@ -223,10 +221,7 @@ fn generate(
     let vocab = model.vocab();
     let mut sampler = LlamaSampler::chain_simple([
         LlamaSampler::penalties(model.n_vocab(), 64, 1.15, 0.0, 0.0),
-        LlamaSampler::top_k(40),
-        LlamaSampler::top_p(0.9, 1),
-        LlamaSampler::temp(0.2),
-        LlamaSampler::dist(SAMPLER_SEED),
+        LlamaSampler::greedy(),
     ]);
     let mut text = Utf8Stream::default();
     let mut output_tokens = 0;

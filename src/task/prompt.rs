@@ -26,19 +26,29 @@ pub fn build(input: &TaskInput) -> ChatPrompt {
     } else {
         language.id.to_owned()
     };
-    let quoted = format!(
-        "File: {}\n```{fence}\n{}\n```",
-        input.file_name,
-        input.text.trim_end()
-    );
+    let quoted = if language.prose {
+        format!("\"\"\"\n{}\n\"\"\"", input.text.trim())
+    } else {
+        format!(
+            "File: {}\n```{fence}\n{}\n```",
+            input.file_name,
+            input.text.trim_end()
+        )
+    };
     let (system, request) = match input.kind {
         TaskKind::Summarise => (
             format!("You summarise {what} accurately and briefly."),
-            format!(
-                "Summarise this {}{what} in two or three sentences. Say what it is for and \
-                 what matters most.",
-                subject(language)
-            ),
+            if language.prose {
+                "Summarise the passage above in two or three sentences of your own. Use only \
+                 facts from the passage."
+                    .to_owned()
+            } else {
+                format!(
+                    "Summarise this {}code in two or three sentences: what it is for and what \
+                     matters most.",
+                    subject(language)
+                )
+            },
         ),
         TaskKind::Explain => (
             if language.prose {
@@ -47,11 +57,13 @@ pub fn build(input: &TaskInput) -> ChatPrompt {
                 "You are an expert programmer who explains code clearly to a colleague.".to_owned()
             },
             if language.prose {
-                "Explain what this text means and the point it makes, in plain words.".to_owned()
+                "In two or three sentences, explain what the passage above says. Use only facts \
+                 from the passage."
+                    .to_owned()
             } else {
                 format!(
-                    "Explain what this {}code does, step by step, in a short paragraph. \
-                     Mention its inputs, its result and anything surprising.",
+                    "Explain what this {}code does in a short paragraph: its inputs, its result \
+                     and how it works.",
                     subject(language)
                 )
             },
@@ -134,7 +146,12 @@ mod tests {
         assert!(prompt.user.contains("File: lib.rs"));
         assert!(prompt.user.contains("Rust code"));
         let prose = build(&input(TaskKind::Summarise, "markdown", None));
-        assert!(prose.user.contains("Summarise this text"), "{}", prose.user);
+        assert!(
+            prose.user.contains("Summarise the passage"),
+            "{}",
+            prose.user
+        );
+        assert!(!prose.user.contains("```"), "{}", prose.user);
     }
 
     #[test]

@@ -198,9 +198,7 @@ impl Client {
     /// Waits for a notification with this method matching `accept`.
     pub fn wait_notification(&mut self, method: &str, accept: impl Fn(&Value) -> bool) -> Value {
         self.wait_for(method, |message| {
-            message.get("id").is_none()
-                && message["method"] == method
-                && accept(&message["params"])
+            message.get("id").is_none() && message["method"] == method && accept(&message["params"])
         })["params"]
             .clone()
     }
@@ -371,7 +369,12 @@ pub fn apply_edit(text: &str, edit: &Value) -> String {
     };
     let start = offset(&edit["range"]["start"]);
     let end = offset(&edit["range"]["end"]);
-    format!("{}{}{}", &text[..start], edit["newText"].as_str().unwrap(), &text[end..])
+    format!(
+        "{}{}{}",
+        &text[..start],
+        edit["newText"].as_str().unwrap(),
+        &text[end..]
+    )
 }
 
 /// The single text edit of an `ApplyWorkspaceEditParams`, whichever form it uses.
@@ -383,7 +386,9 @@ pub fn single_edit(params: &Value) -> Value {
         assert_eq!(edits.len(), 1, "{params}");
         return edits[0].clone();
     }
-    let changes = edit["changes"].as_object().expect("changes or documentChanges");
+    let changes = edit["changes"]
+        .as_object()
+        .expect("changes or documentChanges");
     let edits = changes.values().next().unwrap().as_array().unwrap();
     assert_eq!(edits.len(), 1, "{params}");
     edits[0].clone()

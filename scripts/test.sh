@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up this machine (system packages, the model) and runs every check and test:
+# formatting, clippy with warnings denied, unit tests and the end-to-end tests
+# with the real model. This is what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+if command -v rustup >/dev/null; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --release --all-targets --locked -- -D warnings
+echo "== cargo test"
+# The end-to-end tests each run a model on two threads; two at a time fit two cores.
+cargo test --release --locked -- --test-threads=2
