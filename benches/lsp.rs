@@ -62,19 +62,21 @@ fn main() {
 
     let mut loaded = None;
     if wanted("generation") || wanted("memory") {
-        loaded = generation_and_loaded_memory(&setup, &mut summary, wanted("generation"));
+        loaded = section(&mut summary, |summary| {
+            generation_and_loaded_memory(&setup, summary, wanted("generation"))
+        });
     }
     if wanted("code-action") {
-        code_action_latency(&mut summary);
+        section(&mut summary, code_action_latency);
     }
     if wanted("edits") {
-        incremental_edits(&mut summary);
+        section(&mut summary, incremental_edits);
     }
     if wanted("initialize") {
-        initialize_time(&mut summary);
+        section(&mut summary, initialize_time);
     }
     if wanted("memory") {
-        idle_memory(&setup, loaded, &mut summary);
+        section(&mut summary, |summary| idle_memory(&setup, loaded, summary));
     }
 
     println!();
@@ -165,6 +167,120 @@ fn verdict(met: bool) -> &'static str {
 
 fn progress(message: &str) {
     eprintln!("bench: {message}");
+}
+
+// ---------------------------------------------------------------------------
+// Other load on the machine.
+// ---------------------------------------------------------------------------
+
+/// Cores' worth of CPU that other processes may use before figures are flagged.
+const BUSY_CORES: f64 = 0.1;
+/// How long a section waits for other processes to quieten down before it runs.
+const QUIET_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Runs one section between two readings of the machine's CPU time, and flags
+/// its summary lines when other processes took a share of the CPU meanwhile:
+/// on a small machine, a compiler running next to the benchmark halves it.
+fn section<T>(summary: &mut Vec<String>, run: impl FnOnce(&mut Vec<String>) -> T) -> T {
+    wait_for_quiet();
+    let before = CpuClock::now();
+    let first_line = summary.len();
+    let result = run(summary);
+    let Some(others) = before.and_then(|before| CpuClock::now().map(|after| before.others(&after)))
+    else {
+        return result;
+    };
+    println!("  other processes used {others:.2} cores on average meanwhile");
+    if others > BUSY_CORES {
+        println!("  => the machine was busy: the figures above are unreliable");
+        for line in &mut summary[first_line..] {
+            line.push_str(&format!("   (busy machine: {others:.2} cores elsewhere)"));
+        }
+    }
+    result
+}
+
+/// Waits, up to [`QUIET_PATIENCE`], until other processes use less than
+/// [`BUSY_CORES`] over a second.
+fn wait_for_quiet() {
+    let deadline = Instant::now() + QUIET_PATIENCE;
+    let mut said = false;
+    loop {
+        let Some(before) = CpuClock::now() else {
+            return;
+        };
+        std::thread::sleep(Duration::from_secs(1));
+        let Some(after) = CpuClock::now() else {
+            return;
+        };
+        let others = before.others(&after);
+        if others <= BUSY_CORES {
+            return;
+        }
+        if Instant::now() >= deadline {
+            progress(&format!(
+                "other processes still use {others:.2} cores; measuring anyway"
+            ));
+            return;
+        }
+        if !said {
+            progress(&format!(
+                "other processes use {others:.2} cores; waiting up to {} s for quiet",
+                QUIET_PATIENCE.as_secs()
+            ));
+            said = true;
+        }
+    }
+}
+
+/// CPU time used so far, in clock ticks: by the whole machine, and by this
+/// process together with its children that have been reaped.
+struct CpuClock {
+    at: Instant,
+    machine: u64,
+    ours: u64,
+}
+
+/// Linux's USER_HZ, the unit of both /proc/stat and /proc/self/stat.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl CpuClock {
+    fn now() -> Option<CpuClock> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .map(|field| field.parse().unwrap_or(0))
+            .collect();
+        // user, nice, system, then idle and iowait (skipped), then irq and softirq.
+        let machine =
+            fields.first()? + fields.get(1)? + fields.get(2)? + fields.get(5)? + fields.get(6)?;
+        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let after_name: Vec<u64> = own
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .map(|field| field.parse().unwrap_or(0))
+            .collect();
+        // utime, stime, cutime and cstime are fields 14 to 17, so 12 to 15 here.
+        let ours = after_name.get(11..15)?.iter().sum();
+        Some(CpuClock {
+            at: Instant::now(),
+            machine,
+            ours,
+        })
+    }
+
+    /// The average number of cores other processes kept busy from `self` to `later`.
+    fn others(&self, later: &CpuClock) -> f64 {
+        let machine = later.machine.saturating_sub(self.machine) as f64;
+        let ours = later.ours.saturating_sub(self.ours) as f64;
+        let wall = (later.at - self.at).as_secs_f64().max(1e-3);
+        ((machine - ours) / TICKS_PER_SECOND / wall).max(0.0)
+    }
 }
 
 // ---------------------------------------------------------------------------

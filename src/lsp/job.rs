@@ -172,9 +172,6 @@ impl Job {
 
     pub async fn run(self, shared: &Shared) {
         let support = shared.support();
-        let span = tracing::info_span!("task", id = %self.id, kind = self.kind.as_str());
-        let _entered = span.enter();
-        drop(_entered);
         let progress = Progress::begin(shared, &support, &self.id, self.kind).await;
         let mut observer = Observer {
             shared,
@@ -197,7 +194,6 @@ impl Job {
         )
         .await;
         tracing::info!(
-            parent: &span,
             status = report.status.as_str(),
             input_tokens = report.input_tokens,
             output_tokens = report.output_tokens,
@@ -236,12 +232,7 @@ impl Job {
         match &report.status {
             TaskStatus::Cancelled => "Cancelled".into(),
             TaskStatus::Failed(error) => {
-                let hint = if report.too_big {
-                    " (a cloud provider can take bigger inputs once one is configured)"
-                } else {
-                    ""
-                };
-                let message = format!("{} failed: {error}{hint}", self.kind.title());
+                let message = format!("{} failed: {error}", self.kind.title());
                 shared.show(MessageType::ERROR, &message).await;
                 message
             }

@@ -11,15 +11,18 @@ mod convert;
 pub mod ext;
 mod job;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use futures::FutureExt as _;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+use tracing::Instrument as _;
 
 use crate::config::{self, Config, ConfigLayers};
 use crate::engine::{EngineSettings, LocalEngine};
@@ -287,11 +290,23 @@ impl AumatronServer {
             .tasks
             .insert(task_id.clone(), job.cancel.clone());
         let shared = self.shared.clone();
-        tokio::spawn(async move {
-            let id = job.id.0.clone();
-            job.run(&shared).await;
-            shared.tasks.remove(&id);
-        });
+        let span = tracing::info_span!("task", id = %job.id, kind = kind.as_str());
+        tokio::spawn(
+            async move {
+                let id = job.id.0.clone();
+                let outcome = AssertUnwindSafe(job.run(&shared)).catch_unwind().await;
+                shared.tasks.remove(&id);
+                if outcome.is_err() {
+                    tracing::error!("the task panicked");
+                    let message = format!(
+                        "{} stopped on an internal error (see the log)",
+                        kind.title()
+                    );
+                    shared.show(MessageType::ERROR, message).await;
+                }
+            }
+            .instrument(span),
+        );
         Ok(serde_json::to_value(ext::TaskStarted { task_id }).unwrap_or_default())
     }
 }

@@ -110,8 +110,6 @@ pub struct TaskReport {
     pub model: String,
     pub input_tokens: u32,
     pub output_tokens: u32,
-    /// Set when the task failed because its input does not fit the local model.
-    pub too_big: bool,
 }
 
 /// Runs a task on the local engine, reporting to `observer` as it goes.
@@ -131,7 +129,6 @@ pub async fn run_task(
             .unwrap_or_default(),
         input_tokens: 0,
         output_tokens: 0,
-        too_big: false,
     };
     if engine.model_info().is_none() {
         observer.update(TaskUpdate::WaitingForModel).await;
@@ -199,7 +196,6 @@ pub async fn run_task(
 }
 
 fn fail(mut report: TaskReport, error: &EngineError) -> TaskReport {
-    report.too_big = matches!(error, EngineError::ContextTooSmall { .. });
     report.status = TaskStatus::Failed(error.to_string());
     report
 }
