@@ -518,7 +518,9 @@ fn a_missing_model_is_explained_and_the_server_stays_up() {
     let mut command = sandbox.command();
     command.env("AUMATRON_MODEL", sandbox.path("nowhere/model.gguf"));
     let mut client = Client::spawn(command);
-    client.initialize(streaming_capabilities(), Value::Null);
+    // This client declares streaming in initializationOptions, not capabilities.
+    let options = json!({ "experimental": { "aumatron": { "taskOutput": true } } });
+    client.initialize(editor_capabilities(&["utf-16"]), options);
     let uri = open_rust(&sandbox, &mut client);
     client
         .request(
