@@ -80,7 +80,10 @@ enum KeyAction {
 #[derive(Debug, Subcommand)]
 enum BudgetAction {
     /// Set budget.monthlyCapUsd in the config file, in US dollars.
-    SetCap { usd: f64 },
+    SetCap {
+        #[arg(allow_negative_numbers = true)]
+        usd: f64,
+    },
     /// Print every recorded cloud request.
     Export {
         /// As CSV (the only format).

@@ -80,16 +80,20 @@ impl KeyStore {
     }
 
     fn entry(&self, provider: &str) -> Result<keyring::Entry, KeyError> {
-        choose_backend();
         keyring::Entry::new(&self.service, provider).map_err(store_error)
     }
 
     pub fn get(&self, provider: &str) -> Result<Option<ApiKey>, KeyError> {
-        match self.entry(provider)?.get_password() {
-            Ok(text) => Ok(ApiKey::new(&text).ok()),
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(error) => Err(store_error(error)),
-        }
+        let text = match choose_backend() {
+            #[cfg(target_os = "linux")]
+            Backend::KernelKeyring => kernel::get(&self.service, provider)?,
+            Backend::Platform(_) => match self.entry(provider)?.get_password() {
+                Ok(text) => Some(text),
+                Err(keyring::Error::NoEntry) => None,
+                Err(error) => return Err(store_error(error)),
+            },
+        };
+        Ok(text.and_then(|text| ApiKey::new(&text).ok()))
     }
 
     pub fn has(&self, provider: &str) -> bool {
@@ -103,23 +107,132 @@ impl KeyStore {
     }
 
     pub fn set(&self, provider: &str, key: &ApiKey) -> Result<(), KeyError> {
-        self.entry(provider)?
-            .set_password(key.expose())
-            .map_err(store_error)
+        match choose_backend() {
+            #[cfg(target_os = "linux")]
+            Backend::KernelKeyring => kernel::set(&self.service, provider, key),
+            Backend::Platform(_) => self
+                .entry(provider)?
+                .set_password(key.expose())
+                .map_err(store_error),
+        }
     }
 
     /// Removes the key; `Ok(false)` when there was none.
     pub fn remove(&self, provider: &str) -> Result<bool, KeyError> {
-        match self.entry(provider)?.delete_credential() {
-            Ok(()) => Ok(true),
-            Err(keyring::Error::NoEntry) => Ok(false),
-            Err(error) => Err(store_error(error)),
+        match choose_backend() {
+            #[cfg(target_os = "linux")]
+            Backend::KernelKeyring => kernel::remove(&self.service, provider),
+            Backend::Platform(_) => match self.entry(provider)?.delete_credential() {
+                Ok(()) => Ok(true),
+                Err(keyring::Error::NoEntry) => Ok(false),
+                Err(error) => Err(store_error(error)),
+            },
         }
     }
 
     /// Which store is in use, for `doctor` and `key status`.
     pub fn describe(&self) -> String {
-        format!("{} (service {:?})", choose_backend(), self.service)
+        let store = match choose_backend() {
+            #[cfg(target_os = "linux")]
+            Backend::KernelKeyring => "the kernel keyring (keyutils, user keyring)",
+            Backend::Platform(name) => name,
+        };
+        format!("{store} (service {:?})", self.service)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    /// keyring's default store for the platform, named.
+    Platform(&'static str),
+    /// Linux's keyutils, through [`kernel`].
+    #[cfg(target_os = "linux")]
+    KernelKeyring,
+}
+
+/// Keys in the user's kernel keyring (`@u`), which every process of the user
+/// shares whatever its login session: a key set with `aumatron-lsp key set` in a
+/// terminal is seen by the server an editor starts. The kernel keeps it until the
+/// machine restarts.
+///
+/// This goes through linux-keyutils (the library keyring itself uses for this
+/// store) because keyring's keyutils store keeps keys in the session keyring with
+/// the kernel's default permissions, under which only a process that *possesses*
+/// a key can read it; a server whose session keyring does not reach the key (as
+/// editors and CI start them) would never see it. Here each key grants its owning
+/// user, and nobody else, what its possessor may do.
+#[cfg(target_os = "linux")]
+mod kernel {
+    use linux_keyutils::{KeyError as Error, KeyPermissions, KeyRing, KeyRingIdentifier};
+
+    use super::{ApiKey, KeyError};
+
+    /// Possessor and owning user: view, read, write, search, link, set attributes.
+    const OWNER_ONLY: u32 = 0x3f3f_0000;
+
+    fn user_keyring() -> Result<KeyRing, KeyError> {
+        KeyRing::from_special_id(KeyRingIdentifier::User, true).map_err(failed)
+    }
+
+    fn description(service: &str, provider: &str) -> String {
+        format!("{service}:{provider}")
+    }
+
+    fn failed(error: Error) -> KeyError {
+        KeyError::Store(format!("the kernel keyring: {error}"))
+    }
+
+    /// Errors that mean "no such key", as the kernel reports them while a key is
+    /// being invalidated.
+    fn missing(error: &Error) -> bool {
+        matches!(
+            error,
+            Error::KeyDoesNotExist | Error::KeyRevoked | Error::KeyExpired
+        )
+    }
+
+    pub fn get(service: &str, provider: &str) -> Result<Option<String>, KeyError> {
+        let key = match user_keyring()?.search(&description(service, provider)) {
+            Ok(key) => key,
+            Err(error) if missing(&error) => return Ok(None),
+            Err(error) => return Err(failed(error)),
+        };
+        let bytes = key.read_to_vec().map_err(failed)?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| KeyError::Store("the stored key is not text".into()))
+    }
+
+    /// The key is made in this process's own keyring, where the process possesses
+    /// it and may set its permissions, then linked into the user keyring (where it
+    /// replaces an older key of the same name) and unlinked from the first.
+    pub fn set(service: &str, provider: &str, key: &ApiKey) -> Result<(), KeyError> {
+        let user = user_keyring()?;
+        let process = KeyRing::from_special_id(KeyRingIdentifier::Process, true).map_err(failed)?;
+        let stored = process
+            .add_key(&description(service, provider), key.expose())
+            .map_err(failed)?;
+        let linked = stored
+            .set_perms(KeyPermissions::from_u32(OWNER_ONLY))
+            .and_then(|()| user.link_key(stored));
+        let _ = process.unlink_key(stored);
+        if let Err(error) = linked {
+            let _ = stored.invalidate();
+            return Err(failed(error));
+        }
+        Ok(())
+    }
+
+    pub fn remove(service: &str, provider: &str) -> Result<bool, KeyError> {
+        let ring = user_keyring()?;
+        let key = match ring.search(&description(service, provider)) {
+            Ok(key) => key,
+            Err(error) if missing(&error) => return Ok(false),
+            Err(error) => return Err(failed(error)),
+        };
+        ring.unlink_key(key).map_err(failed)?;
+        key.invalidate().map_err(failed)?;
+        Ok(true)
     }
 }
 
@@ -130,31 +243,30 @@ fn store_error(error: keyring::Error) -> KeyError {
 
 /// Picks the store once per process. On Linux the Secret Service is used when a
 /// session bus offers one, and the kernel keyring otherwise.
-fn choose_backend() -> &'static str {
-    static CHOSEN: OnceLock<&'static str> = OnceLock::new();
-    CHOSEN.get_or_init(|| {
+fn choose_backend() -> Backend {
+    static CHOSEN: OnceLock<Backend> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
         #[cfg(target_os = "linux")]
         {
             if secret_service_answers() {
                 keyring::set_default_credential_builder(
                     keyring::secret_service::default_credential_builder(),
                 );
-                return "the Secret Service";
+                return Backend::Platform("the Secret Service");
             }
-            keyring::set_default_credential_builder(keyring::keyutils::default_credential_builder());
-            "the kernel keyring (keyutils)"
+            Backend::KernelKeyring
         }
         #[cfg(target_os = "macos")]
         {
-            "the macOS Keychain"
+            Backend::Platform("the macOS Keychain")
         }
         #[cfg(target_os = "windows")]
         {
-            "the Windows Credential Manager"
+            Backend::Platform("the Windows Credential Manager")
         }
         #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
         {
-            "the platform credential store"
+            Backend::Platform("the platform credential store")
         }
     })
 }

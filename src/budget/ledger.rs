@@ -701,6 +701,23 @@ mod tests {
     }
 
     #[test]
+    fn another_connections_commit_changes_the_data_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let watcher = Ledger::open(dir.path()).unwrap();
+        let spender = Ledger::open(dir.path()).unwrap();
+        let before = watcher.data_version().unwrap();
+        watcher.summary(this_month()).unwrap();
+        assert_eq!(watcher.data_version().unwrap(), before);
+        let reservation = spender
+            .reserve(&request(0.1), Money::from_dollars(1.0), this_month())
+            .unwrap();
+        let reserved = watcher.data_version().unwrap();
+        assert_ne!(reserved, before);
+        reservation.settle_in_full(Outcome::Done).unwrap();
+        assert_ne!(watcher.data_version().unwrap(), reserved);
+    }
+
+    #[test]
     fn the_export_has_one_row_per_request() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(dir.path()).unwrap();

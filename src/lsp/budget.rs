@@ -167,45 +167,45 @@ pub fn dollars(money: crate::budget::Money) -> f64 {
     (money.dollars() * 1e6).round() / 1e6
 }
 
-/// Polls for changes made outside this process until the server ends.
+/// Sends the first budget, then polls for changes made outside this process until
+/// the server ends.
 pub async fn watch(shared: Arc<Shared>) {
     let Some(account) = shared.account.clone() else {
         return;
     };
     let Ok(ledger) = account.ledger().cloned() else {
+        shared.budget.report(&shared, true).await;
         return;
     };
-    let config_file = crate::paths::config_file();
-    let mut seen_version = None;
-    let mut seen_config = modified(&config_file);
-    let mut seen_period = current_period(&shared);
-    let mut sweeps = 0u32;
-    loop {
-        tokio::time::sleep(POLL_INTERVAL).await;
+    let read_version = |sweep: bool| {
         let ledger = ledger.clone();
-        sweeps += 1;
-        // Dead processes' reservations are settled at start-up; checking again
-        // now and then covers a window that died while this one runs.
-        let sweep = sweeps.is_multiple_of(30);
-        let version = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
+            // Dead processes' reservations are settled at start-up; checking
+            // again now and then covers a window that died while this one runs.
             if sweep && let Err(error) = ledger.settle_abandoned() {
                 tracing::warn!(%error, "cannot settle abandoned requests");
             }
             ledger.data_version().ok()
         })
-        .await
-        .ok()
-        .flatten();
+    };
+    // The version is read before the first report, so nothing committed in
+    // between can go unseen.
+    let mut seen_version = read_version(false).await.ok().flatten();
+    shared.budget.report(&shared, true).await;
+
+    let config_file = crate::paths::config_file();
+    let mut seen_config = modified(&config_file);
+    let mut seen_period = current_period(&shared);
+    for tick in 1u32.. {
+        tokio::time::sleep(POLL_INTERVAL).await;
+        let version = read_version(tick.is_multiple_of(30)).await.ok().flatten();
         let mut changed = false;
         if version.is_some() && version != seen_version {
-            if seen_version.is_some() {
-                // Another process may have set or removed a key.
-                let account = account.clone();
-                let config = shared.current().0;
-                let _ = tokio::task::spawn_blocking(move || account.refresh_keys(&config)).await;
-                changed = true;
-            }
+            tracing::trace!(?version, "the ledger changed");
             seen_version = version;
+            // Another process may have set or removed a key.
+            shared.refresh_keys().await;
+            changed = true;
         }
         let config_now = modified(&config_file);
         if config_now != seen_config {

@@ -170,6 +170,7 @@ async fn prepare(
     let config = task.config;
     let refuse = |message: String| TaskStatus::Failed(format!("not sent: {message}"));
     let prompt = prompt::build(task.input);
+    tracing::trace!(system = %prompt.system, user = %prompt.user, "prompt");
     let request = CloudRequest {
         prompt,
         max_output_tokens: config.cloud.max_output_tokens.for_task(task.input.kind),

@@ -33,9 +33,11 @@ pub fn model_path() -> PathBuf {
     path
 }
 
-/// A private home for one server: its own config, data and cache folders.
+/// A private home for one server: its own config, data and cache folders, and its
+/// own service name in the real kernel keyring (cleared when it is dropped).
 pub struct Sandbox {
     pub root: tempfile::TempDir,
+    pub keyring_service: String,
 }
 
 impl Sandbox {
@@ -44,7 +46,15 @@ impl Sandbox {
         for dir in ["config/aumatron", "data", "cache", "state", "work"] {
             std::fs::create_dir_all(root.path().join(dir)).unwrap();
         }
-        Sandbox { root }
+        let keyring_service = format!(
+            "aumatron-test-{}-{}",
+            std::process::id(),
+            root.path().file_name().unwrap().to_string_lossy()
+        );
+        Sandbox {
+            root,
+            keyring_service,
+        }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -74,8 +84,133 @@ impl Sandbox {
             .env("XDG_CACHE_HOME", self.path("cache"))
             .env("XDG_STATE_HOME", self.path("state"))
             .env("AUMATRON_MODEL", model_path())
+            .env("AUMATRON_KEYRING_SERVICE", &self.keyring_service)
             .env("AUMATRON_LOG", "info,llama-cpp-2=warn");
         command
+    }
+
+    /// Runs the binary's command line with `args` and `stdin`; returns the exit
+    /// status, stdout and stderr.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for provider in ["openai", "anthropic", "openrouter"] {
+            let _ = self.cli(&["key", "remove", provider], "");
+        }
+    }
+}
+
+/// The loopback stand-in for the cloud providers, `tests/fake_cloud.py`.
+pub struct FakeCloud {
+    child: Child,
+    pub port: u16,
+}
+
+impl FakeCloud {
+    pub fn start() -> FakeCloud {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake_cloud.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs the fake cloud");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("the fake cloud said {line:?}"));
+        FakeCloud { child, port }
+    }
+
+    /// The base URL for a provider's `baseUrl` setting.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Queues behaviours for the next requests to `path` (see the fake's docs).
+    pub fn script(&self, path: &str, steps: Value) {
+        self.control(
+            "POST",
+            "/_control/script",
+            json!({ "path": path, "steps": steps }),
+        );
+    }
+
+    /// Accepts only these keys (401 for any other).
+    pub fn accept_keys(&self, keys: &[&str]) {
+        self.control("POST", "/_control/keys", json!({ "keys": keys }));
+    }
+
+    /// Every provider request received so far.
+    pub fn requests(&self) -> Vec<Value> {
+        self.control("GET", "/_control/requests", Value::Null)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Requests to paths ending in `suffix`.
+    pub fn requests_to(&self, suffix: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|request| request["path"].as_str().unwrap().ends_with(suffix))
+            .collect()
+    }
+
+    fn control(&self, method: &str, path: &str, body: Value) -> Value {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (_, body) = response.split_once("\r\n\r\n").unwrap_or(("", ""));
+        serde_json::from_str(body).unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for FakeCloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -98,6 +233,9 @@ pub struct Client {
     pub workspace_settings: Value,
     /// Whether `workspace/applyEdit` reports success.
     pub apply_edits: bool,
+    /// What `window/showMessageRequest` answers: the action whose title starts
+    /// with this, or `null` when `None` or nothing matches.
+    pub message_choice: Option<String>,
 }
 
 impl Client {
@@ -132,6 +270,7 @@ impl Client {
             transcript: Vec::new(),
             workspace_settings: Value::Null,
             apply_edits: true,
+            message_choice: None,
         }
     }
 
@@ -264,10 +403,30 @@ impl Client {
             "workspace/configuration" => json!([self.workspace_settings.clone()]),
             "workspace/applyEdit" => json!({ "applied": self.apply_edits }),
             "window/showDocument" => json!({ "success": true }),
+            "window/showMessageRequest" => {
+                let actions = request["params"]["actions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                self.message_choice
+                    .as_deref()
+                    .and_then(|prefix| {
+                        actions.into_iter().find(|action| {
+                            action["title"].as_str().unwrap_or("").starts_with(prefix)
+                        })
+                    })
+                    .unwrap_or(Value::Null)
+            }
             _ => Value::Null,
         };
         let id = request["id"].clone();
         self.send(json!({ "jsonrpc": "2.0", "id": id, "result": result }));
+    }
+
+    /// Ends the server the hard way (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn shutdown(mut self) -> String {
@@ -337,6 +496,14 @@ pub fn editor_capabilities(encodings: &[&str]) -> Value {
             "configuration": true
         }
     })
+}
+
+/// The capabilities of a client of the whole extension: streamed answers and
+/// budget notifications.
+pub fn extension_capabilities() -> Value {
+    let mut capabilities = editor_capabilities(&["utf-16"]);
+    capabilities["experimental"] = json!({ "aumatron": { "taskOutput": true, "budget": true } });
+    capabilities
 }
 
 /// The same, plus the streamed-output extension.
