@@ -6,5 +6,6 @@ pub mod config;
 pub mod engine;
 pub mod lsp;
 pub mod paths;
+pub mod syntax;
 pub mod task;
 pub mod text;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{Range, Uri, notification::Notification};
 
-use crate::task::TaskKind;
+use crate::task::{DraftForm, TaskKind};
 
 pub const SUMMARISE: &str = "aumatron.summarise";
 pub const EXPLAIN: &str = "aumatron.explain";
@@ -44,6 +44,35 @@ pub struct TaskArguments {
     /// Draft only: what to write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instruction: Option<String>,
+    /// Draft only: `"code"` (the default) or `"docComment"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<DraftFormArgument>,
+}
+
+/// What a draft writes, as the protocol spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DraftFormArgument {
+    Code,
+    DocComment,
+}
+
+impl From<DraftFormArgument> for DraftForm {
+    fn from(form: DraftFormArgument) -> DraftForm {
+        match form {
+            DraftFormArgument::Code => DraftForm::Code,
+            DraftFormArgument::DocComment => DraftForm::DocComment,
+        }
+    }
+}
+
+impl From<DraftForm> for DraftFormArgument {
+    fn from(form: DraftForm) -> DraftFormArgument {
+        match form {
+            DraftForm::Code => DraftFormArgument::Code,
+            DraftForm::DocComment => DraftFormArgument::DocComment,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -68,6 +97,9 @@ pub struct TaskDidChangeParams {
     /// New text since the last notification (while running).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<String>,
+    /// The step a long task is at, while running: "part 3 of 9".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// The whole answer (when the task has ended).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,

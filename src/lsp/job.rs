@@ -20,10 +20,12 @@ use super::ext::{TaskDidChange, TaskDidChangeParams};
 use super::{CLIENT_TIMEOUT, ClientSupport, Shared, convert};
 use crate::config::{Config, OutputMode};
 use crate::engine::LocalEngine;
+use crate::syntax::{self, Grammar, SyntaxTree};
 use crate::task::language::Language;
-use crate::task::placement::{self, Anchor};
+use crate::task::placement::{self, Anchor, Target};
 use crate::task::{
-    TaskId, TaskInput, TaskKind, TaskObserver, TaskReport, TaskStatus, TaskUpdate, run_task,
+    DraftForm, TaskId, TaskInput, TaskKind, TaskObserver, TaskReport, TaskStatus, TaskUpdate,
+    run_task,
 };
 use crate::text::{DocumentStore, PositionEncoding, TextRange, position};
 
@@ -35,6 +37,8 @@ const REPORT_INTERVAL: Duration = Duration::from_millis(200);
 pub struct Source {
     uri: Uri,
     rope: Rope,
+    /// The tree of `rope`, when its language has a grammar.
+    tree: Option<SyntaxTree>,
     version: i32,
     language: Language,
     file_name: String,
@@ -66,6 +70,7 @@ impl Source {
                 uri: uri.clone(),
                 language: Language::detect(&document.language_id, &file_name),
                 rope: document.rope,
+                tree: document.syntax,
                 version: document.version,
                 file_name,
             });
@@ -75,11 +80,16 @@ impl Source {
             path: path.display().to_string(),
             error,
         })?;
+        let language = Language::from_file_name(&file_name);
+        let rope = Rope::from_str(&text);
+        let tree =
+            Grammar::for_language(&language).and_then(|grammar| SyntaxTree::parse(grammar, &rope));
         Ok(Source {
             uri: uri.clone(),
-            rope: Rope::from_str(&text),
+            rope,
+            tree,
             version: -1,
-            language: Language::from_file_name(&file_name),
+            language,
             file_name,
         })
     }
@@ -124,6 +134,7 @@ pub struct Job {
     pub id: TaskId,
     pub cancel: CancellationToken,
     kind: TaskKind,
+    form: DraftForm,
     source: Source,
     anchor: Anchor,
     input: TaskInput,
@@ -134,6 +145,7 @@ pub struct Job {
 impl Job {
     pub fn new(
         kind: TaskKind,
+        form: DraftForm,
         source: Source,
         selection: Chars<usize>,
         instruction: Option<String>,
@@ -147,17 +159,48 @@ impl Job {
                 kind.as_str()
             ));
         }
+        if form != DraftForm::Code && kind != TaskKind::Draft {
+            return Err(format!("only draft takes a form, not {}", kind.as_str()));
+        }
+        let tree = source.tree.as_ref();
+        let target = Target {
+            rope: &source.rope,
+            tree,
+            language: &source.language,
+        };
+        // The definition the selection is, to name it in the prompt.
+        let subject = tree
+            .and_then(|tree| {
+                syntax::snap_selection(Some(tree), &source.rope, selection.clone()).definition
+            })
+            .filter(|definition| {
+                placement::definition_starting(target, selection.clone()).as_ref()
+                    == Some(definition)
+            })
+            .map(|definition| definition.subject());
+        let context = match (kind, tree) {
+            (TaskKind::Explain, Some(tree)) => {
+                syntax::explain_candidates(tree, &source.rope, selection.clone())
+            }
+            _ => Vec::new(),
+        };
         let input = TaskInput {
-            kind,
-            text: text.clone(),
-            language: source.language,
-            file_name: source.file_name.clone(),
             instruction,
+            form,
+            subject,
+            context,
+            ..TaskInput::new(
+                kind,
+                text.clone(),
+                source.language,
+                source.file_name.clone(),
+            )
         };
         Ok(Job {
             id: TaskId::next(),
             cancel: CancellationToken::new(),
             kind,
+            form,
             anchor: Anchor {
                 chars: selection,
                 text,
@@ -180,7 +223,11 @@ impl Job {
             task_output: support.task_output,
             progress: progress.as_ref(),
             max_output_tokens: self.config.local.max_output_tokens.for_task(self.kind),
-            model: String::new(),
+            model: self
+                .engine
+                .model_info()
+                .map(|info| info.name)
+                .unwrap_or_default(),
             input_tokens: 0,
             last_report: None,
         };
@@ -285,13 +332,12 @@ impl Job {
                 .show_as_document(shared, support, answer, Some(&reason))
                 .await;
         };
-        let insertion = placement::insertion(
-            &current.rope,
-            selection,
-            self.kind,
-            answer,
-            &current.language,
-        );
+        let target = Target {
+            rope: &current.rope,
+            tree: current.tree.as_ref(),
+            language: &current.language,
+        };
+        let insertion = placement::insertion(target, selection, self.kind, self.form, answer);
         let at = convert::lsp_position(position::position_of(
             &current.rope,
             insertion.at,
@@ -488,11 +534,47 @@ impl TaskObserver for Observer<'_> {
                         .await;
                 }
             }
+            step @ (TaskUpdate::Part { .. } | TaskUpdate::Combining { .. }) => {
+                let message = step.step_message().unwrap_or_default();
+                if self.task_output {
+                    self.notify_step(&message).await;
+                }
+                if let Some(progress) = self.progress {
+                    // The parts take most of the time; combining and the final
+                    // summary share the rest.
+                    let percentage = match step {
+                        TaskUpdate::Part { index, count } => (index - 1) * 80 / count.max(1),
+                        TaskUpdate::Combining { index, count } => {
+                            80 + (index - 1) * 10 / count.max(1)
+                        }
+                        _ => 0,
+                    };
+                    progress
+                        .report(self.shared, &message, Some(percentage))
+                        .await;
+                }
+            }
         }
     }
 }
 
 impl Observer<'_> {
+    async fn notify_step(&self, message: &str) {
+        let params = TaskDidChangeParams {
+            task_id: self.id.0.clone(),
+            kind: self.kind.as_str().into(),
+            status: "running".into(),
+            message: Some(message.to_owned()),
+            provider: "local".into(),
+            model: self.model.clone(),
+            ..Default::default()
+        };
+        self.shared
+            .client
+            .send_notification::<TaskDidChange>(params)
+            .await;
+    }
+
     async fn notify(&self, delta: Option<&str>, output_tokens: u32) {
         let params = TaskDidChangeParams {
             task_id: self.id.0.clone(),

@@ -26,8 +26,8 @@ use tracing::Instrument as _;
 
 use crate::config::{self, Config, ConfigLayers};
 use crate::engine::{EngineSettings, LocalEngine};
-use crate::task::TaskKind;
-use crate::text::{Document, DocumentChange, DocumentStore, PositionEncoding};
+use crate::task::{DraftForm, TaskKind, offer};
+use crate::text::{Document, DocumentChange, DocumentStore, PositionEncoding, position};
 
 /// How long the server waits for the client to answer one of its requests.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -276,8 +276,10 @@ impl AumatronServer {
             .selection(arguments.range.map(convert::range), support.encoding)
             .map_err(|error| invalid(error.to_string()))?;
         let (config, engine) = self.shared.current();
+        let form = arguments.form.map(Into::into).unwrap_or_default();
         let job = job::Job::new(
             kind,
+            form,
             source,
             selection,
             arguments.instruction,
@@ -462,30 +464,55 @@ impl LanguageServer for AumatronServer {
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let encoding = self.shared.support().encoding;
         let uri = &params.text_document.uri;
-        if let Some(document) = self.shared.documents.snapshot(uri.as_str()) {
-            document
-                .char_range(convert::range(params.range), encoding)
-                .map_err(|error| invalid(error.to_string()))?;
-        }
-        if params.range.start == params.range.end {
+        // A document that is not open is read from disk when a task runs; until
+        // then there is nothing to snap to, and the range is offered as it is.
+        let offers: Vec<(offer::Offer, Range)> = match self.shared.documents.snapshot(uri.as_str())
+        {
+            Some(document) => {
+                let chars = document
+                    .char_range(convert::range(params.range), encoding)
+                    .map_err(|error| invalid(error.to_string()))?;
+                let file_name = uri.path().as_str().rsplit('/').next().unwrap_or_default();
+                let lsp_position = |char_idx| {
+                    convert::lsp_position(position::position_of(&document.rope, char_idx, encoding))
+                };
+                offer::offers(&document, file_name, chars)
+                    .into_iter()
+                    .map(|offer| {
+                        let range = Range::new(
+                            lsp_position(offer.chars.start),
+                            lsp_position(offer.chars.end),
+                        );
+                        (offer, range)
+                    })
+                    .collect()
+            }
+            None if params.range.start == params.range.end => Vec::new(),
+            None => offer::plain_offers(0..0)
+                .into_iter()
+                .map(|offer| (offer, params.range))
+                .collect(),
+        };
+        if offers.is_empty() {
             return Ok(None);
         }
         let only = params.context.only.as_deref();
-        let actions = TaskKind::ALL
+        let actions = offers
             .into_iter()
-            .filter(|kind| kind_requested(&ext::code_action_kind(*kind), only))
-            .map(|kind| {
+            .filter(|(offer, _)| kind_requested(&ext::code_action_kind(offer.kind), only))
+            .map(|(offer, range)| {
                 let arguments = ext::TaskArguments {
                     uri: uri.clone(),
-                    range: Some(params.range),
+                    range: Some(range),
                     instruction: None,
+                    form: (offer.form != DraftForm::Code).then(|| offer.form.into()),
                 };
                 CodeActionOrCommand::CodeAction(CodeAction {
-                    title: format!("{} with the local model", kind.title()),
-                    kind: Some(CodeActionKind::from(ext::code_action_kind(kind))),
+                    title: format!("{} with the local model", offer.title()),
+                    kind: Some(CodeActionKind::from(ext::code_action_kind(offer.kind))),
                     command: Some(Command {
-                        title: kind.title().into(),
-                        command: ext::command_for(kind).into(),
+                        title: offer.title(),
+                        command: ext::command_for(offer.kind).into(),
                         arguments: Some(vec![serde_json::to_value(arguments).unwrap_or_default()]),
                     }),
                     ..Default::default()
