@@ -7,12 +7,14 @@
 //! the rest of its file as fits a token budget (`context`), and a summary of a text
 //! bigger than the local context is made in parts (`parts`).
 
+pub mod cloud;
 mod context;
 pub mod language;
 pub mod offer;
 mod parts;
 pub mod placement;
 pub mod prompt;
+pub mod routing;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +102,8 @@ pub enum TaskUpdate<'a> {
     Part { index: u32, count: u32 },
     /// A summary in parts is combining part summaries: group `index` of `count`.
     Combining { index: u32, count: u32 },
+    /// Money was reserved or settled for this task.
+    BudgetChanged,
 }
 
 impl TaskUpdate<'_> {
@@ -118,6 +122,12 @@ impl TaskUpdate<'_> {
 /// Receives a task's updates as they happen.
 pub trait TaskObserver: Send {
     fn update(&mut self, update: TaskUpdate<'_>) -> impl Future<Output = ()> + Send;
+
+    /// Asks the user whether to send despite `question`'s reason; no by default.
+    fn confirm_send(&mut self, question: &str) -> impl Future<Output = bool> + Send {
+        let _ = question;
+        async { false }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,9 +153,16 @@ pub struct TaskReport {
     pub status: TaskStatus,
     /// The cleaned answer (for a cancelled task, what had arrived).
     pub text: String,
+    /// `local`, or the id of the provider that answered.
+    pub provider: String,
     pub model: String,
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// What a cloud task charged to the budget.
+    pub cost: Option<crate::budget::Money>,
+    /// The local model cannot do this task (the input does not fit, or there is
+    /// no model), so a cloud provider is the way to get it done.
+    pub beyond_local: bool,
 }
 
 /// Runs a task on the local engine, reporting to `observer` as it goes.
@@ -164,6 +181,9 @@ pub async fn run_task(
     let mut report = TaskReport {
         status: TaskStatus::Done,
         text: String::new(),
+        provider: "local".into(),
+        cost: None,
+        beyond_local: false,
         model: engine
             .model_info()
             .map(|info| info.name)
@@ -302,5 +322,11 @@ async fn generate(
 
 fn fail(mut report: TaskReport, error: &EngineError) -> TaskReport {
     report.status = TaskStatus::Failed(error.to_string());
+    report.beyond_local = matches!(
+        error,
+        EngineError::ContextTooSmall { .. }
+            | EngineError::ModelMissing(_)
+            | EngineError::LoadFailed { .. }
+    );
     report
 }
