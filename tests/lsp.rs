@@ -59,7 +59,11 @@ fn initialize_negotiates_the_position_encoding_and_lists_commands() {
             "aumatron.summarise",
             "aumatron.explain",
             "aumatron.draft",
-            "aumatron.cancel"
+            "aumatron.cancel",
+            "aumatron.setKey",
+            "aumatron.removeKey",
+            "aumatron.setCap",
+            "aumatron.exportSpend"
         ])
     );
     assert_eq!(result["serverInfo"]["name"], "aumatron-lsp");

@@ -204,6 +204,7 @@ pub struct Job {
 }
 
 impl Job {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: TaskKind,
         form: DraftForm,
@@ -384,7 +385,13 @@ impl Job {
         let Some(endpoint) = shared.cloud_choice(&self.config, content) else {
             return;
         };
-        let yes = super::cloud_title(&self.config, &endpoint, self.kind, self.input.text.len());
+        let yes = super::cloud_title(
+            &self.config,
+            &endpoint,
+            self.kind,
+            self.kind.title(),
+            self.input.text.len(),
+        );
         let error = match &report.status {
             TaskStatus::Failed(error) => error.as_str(),
             _ => "",

@@ -565,21 +565,22 @@ fn estimate_cost(
 }
 
 /// "Explain with OpenAI gpt-4.1-mini (cloud, about $0.002)".
+/// "Explain function `f` with OpenAI gpt-4.1-mini (cloud, about $0.002)": `title`
+/// is the task's title without where it runs.
 fn cloud_title(
     config: &Config,
     endpoint: &Endpoint,
-    offer: &offer::Offer,
+    kind: TaskKind,
+    title: &str,
     text_bytes: usize,
 ) -> String {
-    let price = match estimate_cost(config, endpoint, offer.kind, text_bytes) {
+    let price = match estimate_cost(config, endpoint, kind, text_bytes) {
         Some(cost) => format!("about {cost}"),
         None => "no price set".into(),
     };
     format!(
-        "{} with {} {} (cloud, {price})",
-        offer.title(),
-        endpoint.name,
-        endpoint.model
+        "{title} with {} {} (cloud, {price})",
+        endpoint.name, endpoint.model
     )
 }
 
@@ -861,7 +862,13 @@ impl LanguageServer for AumatronServer {
         let content = routing::classify(&slice.to_string(), &language);
         if let Some(endpoint) = self.shared.cloud_choice(&config, content) {
             for (offer, range) in offers.iter().filter(|(offer, _)| wanted(offer.kind, true)) {
-                let title = cloud_title(&config, &endpoint, offer, slice.len_bytes());
+                let title = cloud_title(
+                    &config,
+                    &endpoint,
+                    offer.kind,
+                    &offer.title(),
+                    slice.len_bytes(),
+                );
                 actions.push(action(
                     offer,
                     *range,

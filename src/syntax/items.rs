@@ -224,10 +224,10 @@ fn innermost_from(grammar: Grammar, rope: &Rope, node: Node) -> Option<Definitio
         if let Some(definition) = definition_of(grammar, rope, node) {
             return Some(definition);
         }
-        if is_attachable(grammar, node) {
-            if let Some(definition) = attached_definition_after(grammar, rope, node) {
-                return Some(definition);
-            }
+        if is_attachable(grammar, node)
+            && let Some(definition) = attached_definition_after(grammar, rope, node)
+        {
+            return Some(definition);
         }
         current = node.parent();
     }

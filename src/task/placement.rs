@@ -246,10 +246,10 @@ fn doc_block(answer: &str, indent: &str, eol: &str) -> String {
 fn docstring(answer: &str, indent: &str, eol: &str) -> String {
     let answer = answer.replace("\"\"\"", "\\\"\"\"");
     let lines = wrapped_lines(&answer, indent, 3);
-    if let [only] = lines.as_slice() {
-        if indent.chars().count() + only.chars().count() + 6 <= WRAP_COLUMNS {
-            return format!("{indent}\"\"\"{only}\"\"\"{eol}");
-        }
+    if let [only] = lines.as_slice()
+        && indent.chars().count() + only.chars().count() + 6 <= WRAP_COLUMNS
+    {
+        return format!("{indent}\"\"\"{only}\"\"\"{eol}");
     }
     let mut text = String::new();
     for (i, line) in lines.iter().enumerate() {

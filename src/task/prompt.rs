@@ -170,10 +170,10 @@ fn doc_comment(input: &TaskInput) -> ChatPrompt {
          if it helps, one short paragraph about its inputs, its result and its errors. Reply with \
          the text only: no comment markers, no code."
     );
-    if language.id == "go" {
-        if let Some(name) = input.subject.as_deref().and_then(|s| s.split('`').nth(1)) {
-            request.push_str(&format!(" Begin with its name, {name}."));
-        }
+    if language.id == "go"
+        && let Some(name) = input.subject.as_deref().and_then(|s| s.split('`').nth(1))
+    {
+        request.push_str(&format!(" Begin with its name, {name}."));
     }
     ChatPrompt {
         system: format!(

@@ -92,10 +92,10 @@ impl Document {
         if replaced {
             self.syntax = Grammar::detect(&self.language_id, file_name(&self.uri))
                 .and_then(|grammar| SyntaxTree::parse(grammar, &self.rope));
-        } else if let Some(tree) = &mut self.syntax {
-            if !tree.reparse(&self.rope) {
-                self.syntax = None;
-            }
+        } else if let Some(tree) = &mut self.syntax
+            && !tree.reparse(&self.rope)
+        {
+            self.syntax = None;
         }
     }
 
