@@ -906,8 +906,7 @@ fn a_docstring_draft_lands_inside_the_python_function() {
 #[test]
 fn a_document_several_times_the_context_is_summarised_in_parts() {
     let sandbox = Sandbox::new();
-    let options = json!({ "local": {
-        "contextTokens": 512, "maxOutputTokens": { "summarise": 96 } } });
+    let options = json!({ "local": { "contextTokens": 512, "maxOutputTokens": 96 } });
     let (mut client, _) = Client::start(&sandbox, streaming_capabilities(), options);
     let text = fixture("handbook.md");
     let uri = file_uri(&sandbox.write_file("handbook.md", &text));
