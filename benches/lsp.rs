@@ -1019,10 +1019,27 @@ fn keystroke_reparse(summary: &mut Vec<String>) {
     const KEYSTROKES: usize = 4_000;
     const FULL_PARSES: usize = 10;
     println!();
-    println!("7. Keystrokes on a {LINES}-line file: rope edit + tree edit + incremental reparse");
-    for (language_id, name, text) in [
-        ("rust", "big.rs", sample_source_lines(LINES)),
-        ("python", "big.py", sample_python_lines(LINES)),
+    println!(
+        "7. Typing on a {LINES}-line file: rope edit + tree edit + incremental reparse per keystroke"
+    );
+    // Each site is a line in a function body where a statement is typed, one
+    // character per change as an editor sends them, then taken back with
+    // backspace: the file is broken only where the user is typing, as in life.
+    for (language_id, name, text, anchor, typed) in [
+        (
+            "rust",
+            "big.rs",
+            sample_source_lines(LINES),
+            "    let mut sum = 0u64;",
+            "let extra = 42;\n    ",
+        ),
+        (
+            "python",
+            "big.py",
+            sample_python_lines(LINES),
+            "        self.size = size",
+            "extra = 42\n        ",
+        ),
     ] {
         let mut document = Document::new(format!("file:///{name}"), language_id.into(), 1, &text);
         let grammar = document
@@ -1030,52 +1047,68 @@ fn keystroke_reparse(summary: &mut Vec<String>) {
             .as_ref()
             .expect("a 10,000-line file gets a tree")
             .grammar();
+        let sites: Vec<u32> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| *line == anchor)
+            .map(|(index, _)| index as u32)
+            .collect();
+        let indent = (anchor.len() - anchor.trim_start().len()) as u32;
+        let first_typed_line = typed.split('\n').next().unwrap_or_default().len() as u32;
 
         progress(&format!("timing {KEYSTROKES} keystrokes in {name}"));
         let mut random = SplitMix64(0x7ee5_1770);
         let mut times = Vec::with_capacity(KEYSTROKES);
-        // Typing: a letter, a space, a new indented line, or a backspace, at a
-        // random place on a line with text, as a user moves around the file.
-        for keystroke in 0..KEYSTROKES {
-            let rope = &document.rope;
-            let line = random.below(rope.len_lines() as u64 - 1) as usize;
-            let content: Vec<char> = rope
-                .line(line)
-                .chars()
-                .take_while(|&c| c != '\n' && c != '\r')
-                .collect();
-            let column = random.below(content.len() as u64 + 1) as usize;
-            let start = utf16_len(&content[..column]);
-            let at = TextPosition::new(line as u32, start);
-            let change = match keystroke % 4 {
-                3 if column > 0 => DocumentChange {
-                    range: Some(TextRange::new(
-                        TextPosition::new(line as u32, start - 1),
-                        at,
-                    )),
-                    text: String::new(),
-                },
-                2 => DocumentChange {
-                    range: Some(TextRange::new(at, at)),
-                    text: "\n    ".into(),
-                },
-                1 => DocumentChange {
-                    range: Some(TextRange::new(at, at)),
-                    text: " ".into(),
-                },
-                _ => DocumentChange {
-                    range: Some(TextRange::new(at, at)),
-                    text: "x".into(),
-                },
-            };
+        let mut version = 1;
+        let mut apply = |document: &mut Document, change: DocumentChange| {
+            version += 1;
             let started = Instant::now();
             document.apply_changes(
-                keystroke as i32 + 2,
+                version,
                 std::slice::from_ref(&change),
                 PositionEncoding::Utf16,
             );
-            times.push(started.elapsed());
+            started.elapsed()
+        };
+        while times.len() < KEYSTROKES {
+            let line = sites[random.below(sites.len() as u64) as usize];
+            // Typing: each character goes where the cursor is.
+            let (mut row, mut column) = (line, indent);
+            for c in typed.chars() {
+                let at = TextPosition::new(row, column);
+                let change = DocumentChange {
+                    range: Some(TextRange::new(at, at)),
+                    text: c.to_string(),
+                };
+                times.push(apply(&mut document, change));
+                if c == '\n' {
+                    row += 1;
+                    column = 0;
+                } else {
+                    column += c.len_utf16() as u32;
+                }
+            }
+            // Backspace, back to where it started.
+            for c in typed.chars().rev() {
+                let end = TextPosition::new(row, column);
+                if c == '\n' {
+                    row -= 1;
+                    column = indent + first_typed_line;
+                } else {
+                    column -= c.len_utf16() as u32;
+                }
+                let change = DocumentChange {
+                    range: Some(TextRange::new(TextPosition::new(row, column), end)),
+                    text: String::new(),
+                };
+                times.push(apply(&mut document, change));
+            }
         }
+        assert_eq!(
+            document.rope.to_string(),
+            text,
+            "every keystroke was taken back"
+        );
         assert!(
             document.syntax.is_some(),
             "the tree survived every keystroke"
