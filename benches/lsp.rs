@@ -19,12 +19,18 @@
 //!    trip alone, against spawning and reaping `/bin/true`.
 //! 6. Resident memory of an idle server without a model, against the same with
 //!    the model loaded.
+//! 7. Keystroke edits on a 10,000-line file with its syntax tree, in-process
+//!    through `Document::apply_changes` (rope edit, tree edit, incremental
+//!    reparse), against a full parse of the same file.
+//! 8. A summary made in parts of a document several times the local context,
+//!    over the LSP path, against one pass on an input that fits.
 //!
 //! `scripts/bench.sh` builds llama-bench and passes its path in
 //! `AUMATRON_BENCH_LLAMA_BENCH`; `AUMATRON_BENCH_THREADS` sets the thread count
 //! for both sides (default: the physical cores). Arguments that do not start with
 //! `-` pick sections by name (`generation`, `code-action`, `edits`, `initialize`,
-//! `memory`); with none, all run. Results go to stdout, progress to stderr.
+//! `memory`, `syntax`, `parts`); with none, all run. Results go to stdout,
+//! progress to stderr.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -34,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aumatron_lsp::syntax::SyntaxTree;
 use aumatron_lsp::text::{Document, DocumentChange, PositionEncoding, TextPosition, TextRange};
 use serde_json::{Value, json};
 use support::{Client, Sandbox};
@@ -77,6 +84,12 @@ fn main() {
     }
     if wanted("memory") {
         section(&mut summary, |summary| idle_memory(&setup, loaded, summary));
+    }
+    if wanted("syntax") {
+        section(&mut summary, keystroke_reparse);
+    }
+    if wanted("parts") {
+        section(&mut summary, |summary| summary_in_parts(&setup, summary));
     }
 
     println!();
@@ -995,6 +1008,304 @@ fn memory_of(pid: u32) -> Option<Memory> {
         rss: field("VmRSS:")?,
         peak: field("VmHWM:")?,
     })
+}
+
+// ---------------------------------------------------------------------------
+// 7. Keystrokes on a 10,000-line file with its syntax tree.
+// ---------------------------------------------------------------------------
+
+fn keystroke_reparse(summary: &mut Vec<String>) {
+    const LINES: usize = 10_000;
+    const KEYSTROKES: usize = 4_000;
+    const FULL_PARSES: usize = 10;
+    println!();
+    println!(
+        "7. Typing on a {LINES}-line file: rope edit + tree edit + incremental reparse per keystroke"
+    );
+    // Each site is a line in a function body where a statement is typed, one
+    // character per change as an editor sends them, then taken back with
+    // backspace: the file is broken only where the user is typing, as in life.
+    for (language_id, name, text, anchor, typed) in [
+        (
+            "rust",
+            "big.rs",
+            sample_source_lines(LINES),
+            "    let mut sum = 0u64;",
+            "let extra = 42;\n    ",
+        ),
+        (
+            "python",
+            "big.py",
+            sample_python_lines(LINES),
+            "        self.size = size",
+            "extra = 42\n        ",
+        ),
+    ] {
+        let mut document = Document::new(format!("file:///{name}"), language_id.into(), 1, &text);
+        let grammar = document
+            .syntax
+            .as_ref()
+            .expect("a 10,000-line file gets a tree")
+            .grammar();
+        let sites: Vec<u32> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| *line == anchor)
+            .map(|(index, _)| index as u32)
+            .collect();
+        let indent = (anchor.len() - anchor.trim_start().len()) as u32;
+        let first_typed_line = typed.split('\n').next().unwrap_or_default().len() as u32;
+
+        progress(&format!("timing {KEYSTROKES} keystrokes in {name}"));
+        let mut random = SplitMix64(0x7ee5_1770);
+        let mut times = Vec::with_capacity(KEYSTROKES);
+        let mut version = 1;
+        let mut apply = |document: &mut Document, change: DocumentChange| {
+            version += 1;
+            let started = Instant::now();
+            document.apply_changes(
+                version,
+                std::slice::from_ref(&change),
+                PositionEncoding::Utf16,
+            );
+            started.elapsed()
+        };
+        while times.len() < KEYSTROKES {
+            let line = sites[random.below(sites.len() as u64) as usize];
+            // Typing: each character goes where the cursor is.
+            let (mut row, mut column) = (line, indent);
+            for c in typed.chars() {
+                let at = TextPosition::new(row, column);
+                let change = DocumentChange {
+                    range: Some(TextRange::new(at, at)),
+                    text: c.to_string(),
+                };
+                times.push(apply(&mut document, change));
+                if c == '\n' {
+                    row += 1;
+                    column = 0;
+                } else {
+                    column += c.len_utf16() as u32;
+                }
+            }
+            // Backspace, back to where it started.
+            for c in typed.chars().rev() {
+                let end = TextPosition::new(row, column);
+                if c == '\n' {
+                    row -= 1;
+                    column = indent + first_typed_line;
+                } else {
+                    column -= c.len_utf16() as u32;
+                }
+                let change = DocumentChange {
+                    range: Some(TextRange::new(TextPosition::new(row, column), end)),
+                    text: String::new(),
+                };
+                times.push(apply(&mut document, change));
+            }
+        }
+        assert_eq!(
+            document.rope.to_string(),
+            text,
+            "every keystroke was taken back"
+        );
+        assert!(
+            document.syntax.is_some(),
+            "the tree survived every keystroke"
+        );
+
+        progress(&format!("timing {FULL_PARSES} full parses of {name}"));
+        let rope = document.rope.clone();
+        let mut parses = Vec::with_capacity(FULL_PARSES);
+        for _ in 0..FULL_PARSES {
+            let started = Instant::now();
+            let tree = SyntaxTree::parse(grammar, std::hint::black_box(&rope));
+            parses.push(started.elapsed());
+            assert!(tree.is_some());
+        }
+
+        let stats = Stats::of(&mut times);
+        let full = Stats::of(&mut parses).p50;
+        let ratio = secs(full) / secs(stats.mean);
+        println!(
+            "  {name} ({} lines, {:.0} kB): keystroke p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs, \
+             mean {:.1} µs",
+            rope.len_lines(),
+            rope.len_bytes() as f64 / 1e3,
+            us(stats.p50),
+            us(stats.p99),
+            us(stats.max),
+            us(stats.mean)
+        );
+        println!(
+            "  {name}: full parse (median of {FULL_PARSES}) {:.2} ms, {ratio:.0}× the mean keystroke",
+            ms(full)
+        );
+        let met = stats.p99 < Duration::from_millis(1);
+        println!(
+            "  => {name}: p99 {:.3} ms per keystroke (goal < 1 ms) {}",
+            ms(stats.p99),
+            verdict(met)
+        );
+        summary.push(format!(
+            "reparse      {name} p50 {:.1} µs, p99 {:.1} µs per keystroke; full parse {:.2} ms \
+             ({ratio:.0}×)   goal p99 < 1 ms   {}",
+            us(stats.p50),
+            us(stats.p99),
+            ms(full),
+            verdict(met)
+        ));
+    }
+}
+
+/// About `lines` lines of Rust, made of whole items.
+fn sample_source_lines(lines: usize) -> String {
+    let mut text = String::new();
+    let mut item = 0usize;
+    while text.lines().count() < lines {
+        let _ = write!(
+            text,
+            "/// Returns the weighted total of item {item}.\n\
+             pub fn total_{item}(values: &[u32], weight: u32) -> u64 {{\n\
+             \x20   // 日本語のコメント, and a party 🎉 for the surrogate pairs.\n\
+             \x20   let mut sum = 0u64;\n\
+             \x20   for value in values {{\n\
+             \x20       sum += u64::from(*value) * u64::from(weight);\n\
+             \x20   }}\n\
+             \x20   sum\n\
+             }}\n\n"
+        );
+        item += 1;
+    }
+    text
+}
+
+/// About `lines` lines of Python: classes of methods, so indentation matters.
+fn sample_python_lines(lines: usize) -> String {
+    let mut text = String::from("import math\n\n\n");
+    let mut item = 0usize;
+    while text.lines().count() < lines {
+        let _ = write!(
+            text,
+            "class Shape{item}:\n\
+             \x20   \"\"\"A shape with an area.\"\"\"\n\
+             \n\
+             \x20   def __init__(self, size):\n\
+             \x20       self.size = size\n\
+             \n\
+             \x20   def area(self):\n\
+             \x20       if self.size < 0:\n\
+             \x20           raise ValueError(\"négatif 🎉\")\n\
+             \x20       return math.pi * self.size ** 2\n\
+             \n\n"
+        );
+        item += 1;
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------
+// 8. Summaries in parts.
+// ---------------------------------------------------------------------------
+
+/// Times one summary over LSP; returns the wall time, the done notification and
+/// the number of parts it reported.
+fn timed_summary(client: &mut Client, uri: &str) -> (Duration, Value, usize) {
+    client.transcript.clear();
+    let sent = Instant::now();
+    let started = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.summarise", "arguments": [{ "uri": uri }] }),
+        )
+        .expect("summarise starts");
+    let id = started["taskId"].as_str().expect("a taskId").to_owned();
+    let done = client.wait_notification("aumatron/taskDidChange", |p| {
+        p["taskId"] == id.as_str() && p["status"] != "running"
+    });
+    let elapsed = sent.elapsed();
+    assert_eq!(done["status"], "done", "{done}");
+    let parts = client
+        .transcript
+        .iter()
+        .filter(|m| m["method"] == "aumatron/taskDidChange")
+        .filter(|m| {
+            m["params"]["message"]
+                .as_str()
+                .is_some_and(|message| message.starts_with("part "))
+        })
+        .count();
+    (elapsed, done, parts)
+}
+
+fn summary_in_parts(setup: &Setup, summary: &mut Vec<String>) {
+    const CONTEXT: u32 = 1024;
+    const OUTPUT: u32 = 128;
+    println!();
+    println!("8. Summarise: in parts on a document several times the context, against one pass");
+    let handbook = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/handbook.md"),
+    )
+    .expect("the handbook fixture");
+    // The whole handbook, twice over: several times a 1024-token context.
+    let big = format!("{handbook}\n{handbook}");
+    // Its first sections, which fit in one pass with room for the answer.
+    let small: String = handbook
+        .split("\n## ")
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n## ");
+    let sandbox = Sandbox::new();
+    let big_uri = support::file_uri(&sandbox.write_file("big.md", &big));
+    let small_uri = support::file_uri(&sandbox.write_file("small.md", &small));
+    let options = json!({ "local": {
+        "threads": setup.threads,
+        "contextTokens": CONTEXT,
+        "maxOutputTokens": { "summarise": OUTPUT },
+    } });
+    let (mut client, _) = Client::start(&sandbox, support::streaming_capabilities(), options);
+    client.open(&big_uri, "markdown", &big);
+    client.open(&small_uri, "markdown", &small);
+
+    progress("warming up with one summary that fits");
+    timed_summary(&mut client, &small_uri);
+    progress("timing one pass on an input that fits");
+    let (one_time, one, one_parts) = timed_summary(&mut client, &small_uri);
+    progress("timing a summary in parts");
+    let (parts_time, parts, part_count) = timed_summary(&mut client, &big_uri);
+    client.shutdown();
+    assert_eq!(one_parts, 0, "the small input fits in one pass");
+
+    let tokens = |done: &Value, field: &str| done[field].as_u64().unwrap_or(0);
+    let (one_in, parts_in) = (tokens(&one, "inputTokens"), tokens(&parts, "inputTokens"));
+    let one_rate = one_in as f64 / secs(one_time);
+    let parts_rate = parts_in as f64 / secs(parts_time);
+    println!(
+        "  one pass:  {:.1} KB, {one_in} tokens read, {} written, {:.2} s ({one_rate:.0} tokens read/s)",
+        small.len() as f64 / 1e3,
+        tokens(&one, "outputTokens"),
+        secs(one_time)
+    );
+    println!(
+        "  in parts:  {:.1} KB, {part_count} parts, {parts_in} tokens read in all passes, {} \
+         written, {:.2} s ({parts_rate:.0} tokens read/s)",
+        big.len() as f64 / 1e3,
+        tokens(&parts, "outputTokens"),
+        secs(parts_time)
+    );
+    let time_ratio = secs(parts_time) / secs(one_time);
+    let input_ratio = big.len() as f64 / small.len() as f64;
+    println!(
+        "  => {input_ratio:.1}× the text took {time_ratio:.1}× the time; reading rate in parts / \
+         one pass = {:.2}",
+        parts_rate / one_rate
+    );
+    summary.push(format!(
+        "in parts     {part_count} parts of a {CONTEXT}-token context: {:.1} s for {input_ratio:.1}× \
+         the text of a {:.1} s single pass ({time_ratio:.1}×)   no goal   -",
+        secs(parts_time),
+        secs(one_time)
+    ));
 }
 
 // ---------------------------------------------------------------------------

@@ -189,6 +189,11 @@ impl TaskObserver for StdoutObserver {
                 let _ = stdout.write_all(delta.as_bytes());
                 let _ = stdout.flush();
             }
+            step @ (TaskUpdate::Part { .. } | TaskUpdate::Combining { .. }) => {
+                if let Some(message) = step.step_message() {
+                    eprintln!("{message}…");
+                }
+            }
             TaskUpdate::BudgetChanged => {}
         }
     }
@@ -232,12 +237,10 @@ async fn run(
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let language = Language::from_file_name(&file_name);
     let input = TaskInput {
-        kind,
-        language: Language::from_file_name(&file_name),
-        text,
-        file_name,
         instruction,
+        ..TaskInput::new(kind, text, language, file_name)
     };
 
     let cancel = CancellationToken::new();

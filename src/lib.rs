@@ -11,5 +11,6 @@ pub mod guard;
 pub mod keys;
 pub mod lsp;
 pub mod paths;
+pub mod syntax;
 pub mod task;
 pub mod text;

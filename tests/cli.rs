@@ -54,12 +54,23 @@ fn run_reports_bad_input_clearly() {
     sandbox.write_config("[local]\ncontextTokens = 256\nmaxOutputTokens = 64\n");
     let too_big = sandbox
         .command()
-        .args(["run", "summarise", EXAMPLE])
+        .args(["run", "explain", EXAMPLE])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&too_big.stderr);
     assert!(!too_big.status.success());
     assert!(stderr.contains("local.contextTokens"), "{stderr}");
+
+    // A summary of the same file is made in parts instead, and says so.
+    let in_parts = sandbox
+        .command()
+        .args(["run", "summarise", EXAMPLE])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&in_parts.stderr);
+    assert!(in_parts.status.success(), "{stderr}");
+    assert!(stderr.contains("part 1 of "), "{stderr}");
+    assert!(!String::from_utf8_lossy(&in_parts.stdout).trim().is_empty());
 }
 
 #[test]

@@ -59,7 +59,11 @@ fn initialize_negotiates_the_position_encoding_and_lists_commands() {
             "aumatron.summarise",
             "aumatron.explain",
             "aumatron.draft",
-            "aumatron.cancel"
+            "aumatron.cancel",
+            "aumatron.setKey",
+            "aumatron.removeKey",
+            "aumatron.setCap",
+            "aumatron.exportSpend"
         ])
     );
     assert_eq!(result["serverInfo"]["name"], "aumatron-lsp");
@@ -113,9 +117,15 @@ fn code_actions_offer_the_three_tasks_and_honour_only() {
     let explain = &actions[1];
     assert_eq!(explain["command"]["command"], "aumatron.explain");
     assert_eq!(explain["command"]["arguments"][0]["uri"], uri.as_str());
+    // The selection covers the method's lines, so it snaps to the whole method,
+    // and the title names it.
     assert_eq!(
         explain["command"]["arguments"][0]["range"],
-        range((8, 4), (10, 5))
+        range((8, 0), (11, 0))
+    );
+    assert_eq!(
+        explain["title"],
+        "Explain method `add` with the local model"
     );
 
     let refactor = ask(
@@ -140,8 +150,24 @@ fn code_actions_offer_the_three_tasks_and_honour_only() {
     )
     .unwrap();
     assert_eq!(none, json!([]));
-    let empty = ask(&mut client, range((8, 4), (8, 4)), None).unwrap();
+    // A bare cursor outside any definition gets nothing; inside one, the actions
+    // for that definition.
+    let empty = ask(&mut client, range((0, 4), (0, 4)), None).unwrap();
     assert_eq!(empty, Value::Null);
+    let cursor = ask(&mut client, range((9, 12), (9, 12)), None).unwrap();
+    let titles: Vec<&str> = cursor
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Summarise method `add` with the local model",
+            "Explain method `add` with the local model"
+        ]
+    );
     client.shutdown();
 }
 
@@ -241,9 +267,10 @@ fn explain_puts_a_comment_above_the_selection_with_progress() {
     assert!(reports >= 1, "no progress reports");
 
     let text_edit = support::single_edit(&edit);
+    // Above the method's doc comment, not between it and the method.
     assert_eq!(
         text_edit["range"]["start"],
-        json!({ "line": 8, "character": 0 })
+        json!({ "line": 7, "character": 0 })
     );
     let new_text = text_edit["newText"].as_str().unwrap();
     assert!(
@@ -262,7 +289,7 @@ fn explain_puts_a_comment_above_the_selection_with_progress() {
         "the explanation should be about the code: {new_text}"
     );
     let after = support::apply_edit(RUST_SOURCE, &text_edit);
-    let selected_onwards = &RUST_SOURCE[RUST_SOURCE.find("    pub fn add").unwrap()..];
+    let selected_onwards = &RUST_SOURCE[RUST_SOURCE.find("    /// Adds").unwrap()..];
     assert!(
         after.ends_with(&format!("{new_text}{selected_onwards}")),
         "{after}"
@@ -412,7 +439,8 @@ fn edits_made_while_the_model_writes_move_the_comment_with_the_code() {
     );
     let edit = client.wait_server_request("workspace/applyEdit");
     let text_edit = support::single_edit(&edit);
-    assert_eq!(text_edit["range"]["start"]["line"], 10, "{edit}");
+    // Two lines down, above the method's doc comment.
+    assert_eq!(text_edit["range"]["start"]["line"], 9, "{edit}");
     assert_eq!(
         edit["edit"]["documentChanges"][0]["textDocument"]["version"],
         2
@@ -484,10 +512,11 @@ fn input_bigger_than_the_context_fails_fast_with_the_figures() {
     let big = "The quick brown fox jumps over the lazy dog. ".repeat(100);
     let uri = file_uri(&sandbox.write_file("big.txt", &big));
     client.open(&uri, "plaintext", &big);
+    // Explain does not fit and says so (a summary would be made in parts).
     client
         .request(
             "workspace/executeCommand",
-            json!({ "command": "aumatron.summarise", "arguments": [{ "uri": uri }] }),
+            json!({ "command": "aumatron.explain", "arguments": [{ "uri": uri }] }),
         )
         .unwrap();
     let failed = client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
@@ -718,4 +747,218 @@ fn stdout_stays_pure_protocol_with_trace_logging() {
         stderr.contains("TRACE"),
         "trace logging went somewhere else"
     );
+}
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+/// The line of the first line of `text` that contains `needle`.
+fn line_of(text: &str, needle: &str) -> u32 {
+    text.lines()
+        .position(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} is not in the text")) as u32
+}
+
+fn code_actions_at(client: &mut Client, uri: &str, at: (u32, u32)) -> Vec<Value> {
+    client
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": uri }, "range": range(at, at),
+                    "context": { "diagnostics": [] } }),
+        )
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Runs the command a code action carries.
+fn run_action(client: &mut Client, action: &Value) -> String {
+    let started = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": action["command"]["command"],
+                    "arguments": action["command"]["arguments"] }),
+        )
+        .unwrap();
+    task_id(&started)
+}
+
+#[test]
+fn a_bare_cursor_explains_the_enclosing_method_with_the_context_it_needs() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command();
+    command.env("AUMATRON_LOG", "debug,llama-cpp-2=warn");
+    let mut client = Client::spawn(command);
+    client.initialize(
+        editor_capabilities(&["utf-16"]),
+        json!({ "local": { "maxOutputTokens": 48 } }),
+    );
+    let text = fixture("dates.rs");
+    let uri = file_uri(&sandbox.write_file("dates.rs", &text));
+    client.open(&uri, "rust", &text);
+
+    let cursor = (line_of(&text, "Date { day: self.day + 1"), 14);
+    let actions = code_actions_at(&mut client, &uri, cursor);
+    let explain = actions
+        .iter()
+        .find(|action| action["kind"] == "refactor.ai.explain")
+        .expect("an explain action at the cursor");
+    assert_eq!(
+        explain["title"],
+        "Explain method `next_day` with the local model"
+    );
+    let start = line_of(&text, "pub fn next_day");
+    assert_eq!(
+        explain["command"]["arguments"][0]["range"],
+        range((start, 0), (start + 9, 0))
+    );
+    run_action(&mut client, explain);
+
+    let edit = client.wait_server_request("workspace/applyEdit");
+    let text_edit = support::single_edit(&edit);
+    let doc_line = line_of(&text, "/// The date one day later.");
+    assert_eq!(
+        text_edit["range"]["start"],
+        json!({ "line": doc_line, "character": 0 })
+    );
+    let new_text = text_edit["newText"].as_str().unwrap();
+    assert!(
+        new_text.starts_with("    // Explanation (aumatron):\n    // "),
+        "{new_text}"
+    );
+    let stderr = client.shutdown();
+
+    // The log says what context went in, with token counts...
+    let context_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("explain context"))
+        .collect();
+    let included = |name: &str| {
+        context_lines
+            .iter()
+            .any(|line| line.contains(name) && line.contains("included=true"))
+    };
+    assert!(included("impl `Date`"), "{}", context_lines.join("\n"));
+    assert!(included("struct `Date`"), "{}", context_lines.join("\n"));
+    assert!(
+        included("function `days_in_month`"),
+        "{}",
+        context_lines.join("\n")
+    );
+    assert!(
+        context_lines
+            .iter()
+            .any(|line| line.contains("explain context chosen") && line.contains("budget=")),
+        "{stderr}"
+    );
+    // ...and no prompt text below trace.
+    assert!(
+        !stderr.contains("self.day < days_in_month"),
+        "prompt text in a debug log"
+    );
+}
+
+#[test]
+fn a_docstring_draft_lands_inside_the_python_function() {
+    let sandbox = Sandbox::new();
+    let options = json!({ "local": { "maxOutputTokens": { "draft": 48 } } });
+    let (mut client, _) = Client::start(&sandbox, streaming_capabilities(), options);
+    let text = fixture("inventory.py");
+    let uri = file_uri(&sandbox.write_file("inventory.py", &text));
+    client.open(&uri, "python", &text);
+
+    let cursor = (line_of(&text, "raise FileNotFoundError"), 8);
+    let actions = code_actions_at(&mut client, &uri, cursor);
+    let draft = actions
+        .iter()
+        .find(|action| action["kind"] == "refactor.ai.draft")
+        .expect("a draft action at the cursor");
+    assert_eq!(
+        draft["title"],
+        "Draft docstring for function `load_csv` with the local model"
+    );
+    assert_eq!(draft["command"]["arguments"][0]["form"], "docComment");
+    run_action(&mut client, draft);
+
+    // Streaming clients still get drafts as an edit.
+    let edit = client.wait_server_request("workspace/applyEdit");
+    let text_edit = support::single_edit(&edit);
+    let body = line_of(&text, "    if not os.path.exists(path):");
+    assert_eq!(
+        text_edit["range"]["start"],
+        json!({ "line": body, "character": 0 })
+    );
+    let new_text = text_edit["newText"].as_str().unwrap();
+    assert!(new_text.starts_with("    \"\"\""), "{new_text:?}");
+    assert!(new_text.ends_with("\"\"\"\n"), "{new_text:?}");
+    assert!(new_text.trim().len() > 8, "{new_text:?}");
+    let after = support::apply_edit(&text, &text_edit);
+    let tree =
+        aumatron_lsp::syntax::SyntaxTree::parse_text(aumatron_lsp::syntax::Grammar::Python, &after)
+            .unwrap();
+    assert!(!tree.has_error(), "the docstring broke the file:\n{after}");
+    client.shutdown();
+}
+
+#[test]
+fn a_document_several_times_the_context_is_summarised_in_parts() {
+    let sandbox = Sandbox::new();
+    let options = json!({ "local": { "contextTokens": 512, "maxOutputTokens": 96 } });
+    let (mut client, _) = Client::start(&sandbox, streaming_capabilities(), options);
+    let text = fixture("handbook.md");
+    let uri = file_uri(&sandbox.write_file("handbook.md", &text));
+    client.open(&uri, "markdown", &text);
+    let started = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.summarise", "arguments": [{ "uri": uri }] }),
+        )
+        .unwrap();
+    let id = task_id(&started);
+    let done = client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["taskId"], id.as_str());
+    let summary = done["text"].as_str().unwrap();
+    assert!(!summary.trim().is_empty());
+    // Every pass is counted: far more than one context's worth was read.
+    assert!(done["inputTokens"].as_u64().unwrap() > 3 * 512, "{done}");
+
+    // Each part was announced, in order, on both paths.
+    let running: Vec<&Value> = client
+        .transcript
+        .iter()
+        .filter(|m| m["method"] == "aumatron/taskDidChange" && m["params"]["status"] == "running")
+        .map(|m| &m["params"])
+        .collect();
+    let steps: Vec<&str> = running
+        .iter()
+        .filter_map(|p| p["message"].as_str())
+        .filter(|m| m.starts_with("part "))
+        .collect();
+    let count: usize = steps
+        .first()
+        .and_then(|step| step.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("part messages");
+    assert!(count >= 3, "only {count} parts: {steps:?}");
+    let expected: Vec<String> = (1..=count)
+        .map(|i| format!("part {i} of {count}"))
+        .collect();
+    assert_eq!(steps, expected);
+    let reports: Vec<&str> = client
+        .transcript
+        .iter()
+        .filter(|m| m["method"] == "$/progress" && m["params"]["token"] == id.as_str())
+        .filter_map(|m| m["params"]["value"]["message"].as_str())
+        .filter(|m| m.starts_with("part "))
+        .collect();
+    assert_eq!(reports, expected);
+
+    // The streamed text is the final summary alone.
+    let deltas: String = running.iter().filter_map(|p| p["delta"].as_str()).collect();
+    assert_eq!(deltas.trim(), summary);
+    client.shutdown();
 }

@@ -15,8 +15,8 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    EngineError, EngineSettings, EngineStatus, GenerationEvent, GenerationRequest,
-    GenerationSummary, Job, ModelInfo, StopReason,
+    ChatPrompt, Countable, EngineError, EngineSettings, EngineStatus, GenerationEvent,
+    GenerationRequest, GenerationSummary, Job, ModelInfo, StopReason,
 };
 
 /// Prompt tokens decoded per batch.
@@ -71,21 +71,28 @@ pub(super) fn run(
     tracing::info!(model = %info.name, context_tokens = info.context_tokens, "model loaded");
     status.send_replace(EngineStatus::Ready(info));
 
-    for Job { request, events } in jobs {
-        let started = std::time::Instant::now();
-        match generate(&model, &mut context, &request, &events) {
-            Ok(summary) => {
-                tracing::debug!(
-                    input_tokens = summary.input_tokens,
-                    output_tokens = summary.output_tokens,
-                    stop = ?summary.stop,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "generation finished"
-                );
-                let _ = events.send(Ok(GenerationEvent::Finished(summary)));
+    for job in jobs {
+        match job {
+            Job::Generate { request, events } => {
+                let started = std::time::Instant::now();
+                match generate(&model, &mut context, &request, &events) {
+                    Ok(summary) => {
+                        tracing::debug!(
+                            input_tokens = summary.input_tokens,
+                            output_tokens = summary.output_tokens,
+                            stop = ?summary.stop,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "generation finished"
+                        );
+                        let _ = events.send(Ok(GenerationEvent::Finished(summary)));
+                    }
+                    Err(error) => {
+                        let _ = events.send(Err(error));
+                    }
+                }
             }
-            Err(error) => {
-                let _ = events.send(Err(error));
+            Job::Count { items, reply } => {
+                let _ = reply.send(count(&model, &items));
             }
         }
     }
@@ -121,7 +128,7 @@ fn refuse_all(error: EngineError, status: &watch::Sender<EngineStatus>, jobs: Re
     tracing::warn!(%error, "local engine unavailable");
     status.send_replace(EngineStatus::Failed(error.clone()));
     for job in jobs {
-        let _ = job.events.send(Err(error.clone()));
+        job.refuse(error.clone());
     }
 }
 
@@ -141,15 +148,30 @@ fn tokenize(model: &LlamaModel, text: &str, special: bool) -> Vec<LlamaToken> {
     model.vocab().tokenize(text.as_bytes(), special, special)
 }
 
+fn count(model: &LlamaModel, items: &[Countable]) -> Result<Vec<u32>, EngineError> {
+    items
+        .iter()
+        .map(|item| {
+            let tokens = match item {
+                Countable::Text(text) => tokenize(model, text, false).len(),
+                Countable::Prompt(prompt) => {
+                    tokenize(model, &render_prompt(model, prompt)?, true).len()
+                }
+            };
+            Ok(u32::try_from(tokens).unwrap_or(u32::MAX))
+        })
+        .collect()
+}
+
 /// The prompt in the model's own chat template, or a plain transcript for a model
 /// that ships none.
-fn render_prompt(model: &LlamaModel, request: &GenerationRequest) -> Result<String, EngineError> {
+fn render_prompt(model: &LlamaModel, prompt: &ChatPrompt) -> Result<String, EngineError> {
     let template = match model.chat_template(None) {
         Ok(template) => template,
         Err(_) => {
             return Ok(format!(
                 "{}\n\nUser: {}\nAssistant:",
-                request.prompt.system, request.prompt.user
+                prompt.system, prompt.user
             ));
         }
     };
@@ -158,8 +180,8 @@ fn render_prompt(model: &LlamaModel, request: &GenerationRequest) -> Result<Stri
             .map_err(|error| EngineError::Generation(format!("bad prompt text: {error}")))
     };
     let messages = [
-        message("system", &request.prompt.system)?,
-        message("user", &request.prompt.user)?,
+        message("system", &prompt.system)?,
+        message("user", &prompt.user)?,
     ];
     model
         .apply_chat_template(&template, &messages, true)
@@ -181,7 +203,7 @@ fn generate(
         return Ok(cancelled(0, 0));
     }
 
-    let prompt = render_prompt(model, request)?;
+    let prompt = render_prompt(model, &request.prompt)?;
     tracing::trace!(%prompt, "prompt");
     let tokens = tokenize(model, &prompt, true);
     let input_tokens = u32::try_from(tokens.len()).unwrap_or(u32::MAX);

@@ -4,13 +4,14 @@
 //! long, blocking CPU work. [`LocalEngine::start`] returns at once and the model
 //! loads on that thread; jobs sent meanwhile queue and run when it is ready. Jobs run
 //! one at a time, in order. Each generation checks its cancel token before every
-//! token, so a cancel stops it within one token.
+//! token, so a cancel stops it within one token. Token counts are jobs too, since
+//! only that thread holds the model's tokenizer; they take microseconds.
 
 mod llama;
 
 use std::path::PathBuf;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// What the engine thread needs to load a model.
@@ -101,9 +102,39 @@ enum EngineStatus {
     Failed(EngineError),
 }
 
-struct Job {
-    request: GenerationRequest,
-    events: mpsc::UnboundedSender<Result<GenerationEvent, EngineError>>,
+/// Something to count the tokens of.
+#[derive(Clone, Debug)]
+pub enum Countable {
+    /// Plain text, as it would appear inside a prompt.
+    Text(String),
+    /// A whole prompt, rendered with the model's chat template, exactly as a
+    /// generation would read it.
+    Prompt(ChatPrompt),
+}
+
+/// Work for the engine thread, run in the order it was queued.
+enum Job {
+    Generate {
+        request: GenerationRequest,
+        events: mpsc::UnboundedSender<Result<GenerationEvent, EngineError>>,
+    },
+    Count {
+        items: Vec<Countable>,
+        reply: oneshot::Sender<Result<Vec<u32>, EngineError>>,
+    },
+}
+
+impl Job {
+    fn refuse(self, error: EngineError) {
+        match self {
+            Job::Generate { events, .. } => {
+                let _ = events.send(Err(error));
+            }
+            Job::Count { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
 }
 
 /// A handle to the engine thread. Dropping the last handle ends the thread once its
@@ -176,10 +207,23 @@ impl LocalEngine {
         request: GenerationRequest,
     ) -> mpsc::UnboundedReceiver<Result<GenerationEvent, EngineError>> {
         let (events, receiver) = mpsc::unbounded_channel();
-        if let Err(std::sync::mpsc::SendError(job)) = self.jobs.send(Job { request, events }) {
-            let _ = job.events.send(Err(self.failure()));
+        if let Err(std::sync::mpsc::SendError(job)) =
+            self.jobs.send(Job::Generate { request, events })
+        {
+            job.refuse(self.failure());
         }
         receiver
+    }
+
+    /// Counts the tokens of each item with the model's own tokenizer, once the
+    /// model has loaded. The count waits behind any generation already queued.
+    pub async fn count_tokens(&self, items: Vec<Countable>) -> Result<Vec<u32>, EngineError> {
+        self.ready().await?;
+        let (reply, answer) = oneshot::channel();
+        if let Err(std::sync::mpsc::SendError(job)) = self.jobs.send(Job::Count { items, reply }) {
+            job.refuse(self.failure());
+        }
+        answer.await.unwrap_or(Err(EngineError::Stopped))
     }
 
     fn failure(&self) -> EngineError {

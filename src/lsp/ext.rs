@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{Range, Uri, notification::Notification};
 
-use crate::task::TaskKind;
+use crate::task::{DraftForm, TaskKind};
 
 pub const SUMMARISE: &str = "aumatron.summarise";
 pub const EXPLAIN: &str = "aumatron.explain";
@@ -63,6 +63,9 @@ pub struct TaskArguments {
     /// Draft only: what to write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instruction: Option<String>,
+    /// Draft only: `"code"` (the default) or `"docComment"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<DraftFormArgument>,
     /// `local` (the default), `cloud`, or a provider id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -96,6 +99,32 @@ pub struct SetCapArguments {
     pub usd: f64,
 }
 
+/// What a draft writes, as the protocol spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DraftFormArgument {
+    Code,
+    DocComment,
+}
+
+impl From<DraftFormArgument> for DraftForm {
+    fn from(form: DraftFormArgument) -> DraftForm {
+        match form {
+            DraftFormArgument::Code => DraftForm::Code,
+            DraftFormArgument::DocComment => DraftForm::DocComment,
+        }
+    }
+}
+
+impl From<DraftForm> for DraftFormArgument {
+    fn from(form: DraftForm) -> DraftFormArgument {
+        match form {
+            DraftForm::Code => DraftFormArgument::Code,
+            DraftForm::DocComment => DraftFormArgument::DocComment,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelArguments {
@@ -118,6 +147,9 @@ pub struct TaskDidChangeParams {
     /// New text since the last notification (while running).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<String>,
+    /// The step a long task is at, while running: "part 3 of 9".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// The whole answer (when the task has ended).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,

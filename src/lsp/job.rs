@@ -23,12 +23,14 @@ use super::{CLIENT_TIMEOUT, ClientSupport, Shared, convert};
 use crate::cloud::Endpoint;
 use crate::config::{Config, OutputMode};
 use crate::engine::LocalEngine;
+use crate::syntax::{self, Grammar, SyntaxTree};
 use crate::task::cloud::{CloudOutcome, CloudTask, spend_on_cloud};
 use crate::task::language::Language;
 use crate::task::placement::{self, Anchor};
 use crate::task::routing::{self, ContentKind};
 use crate::task::{
-    TaskId, TaskInput, TaskKind, TaskObserver, TaskReport, TaskStatus, TaskUpdate, run_task,
+    DraftForm, TaskId, TaskInput, TaskKind, TaskObserver, TaskReport, TaskStatus, TaskUpdate,
+    run_task,
 };
 use crate::text::{DocumentStore, PositionEncoding, TextRange, position};
 
@@ -79,6 +81,8 @@ fn failed_report(endpoint: &Endpoint, reason: String) -> TaskReport {
 pub struct Source {
     uri: Uri,
     rope: Rope,
+    /// The tree of `rope`, when its language has a grammar.
+    tree: Option<SyntaxTree>,
     version: i32,
     language: Language,
     file_name: String,
@@ -110,6 +114,7 @@ impl Source {
                 uri: uri.clone(),
                 language: Language::detect(&document.language_id, &file_name),
                 rope: document.rope,
+                tree: document.syntax,
                 version: document.version,
                 file_name,
             });
@@ -119,11 +124,16 @@ impl Source {
             path: path.display().to_string(),
             error,
         })?;
+        let language = Language::from_file_name(&file_name);
+        let rope = Rope::from_str(&text);
+        let tree =
+            Grammar::for_language(&language).and_then(|grammar| SyntaxTree::parse(grammar, &rope));
         Ok(Source {
             uri: uri.clone(),
-            rope: Rope::from_str(&text),
+            rope,
+            tree,
             version: -1,
-            language: Language::from_file_name(&file_name),
+            language,
             file_name,
         })
     }
@@ -161,9 +171,6 @@ impl Source {
 impl Source {
     /// Whether the selected text is mostly code or prose, for routing.
     pub fn content_kind(&self, selection: Chars<usize>) -> ContentKind {
-        if !self.language.prose {
-            return ContentKind::Code;
-        }
         routing::classify(&self.rope.slice(selection).to_string(), &self.language)
     }
 }
@@ -187,6 +194,7 @@ pub struct Job {
     pub id: TaskId,
     pub cancel: CancellationToken,
     kind: TaskKind,
+    form: DraftForm,
     source: Source,
     anchor: Anchor,
     input: TaskInput,
@@ -196,8 +204,10 @@ pub struct Job {
 }
 
 impl Job {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: TaskKind,
+        form: DraftForm,
         source: Source,
         selection: Chars<usize>,
         instruction: Option<String>,
@@ -212,17 +222,48 @@ impl Job {
                 kind.as_str()
             ));
         }
+        if form != DraftForm::Code && kind != TaskKind::Draft {
+            return Err(format!("only draft takes a form, not {}", kind.as_str()));
+        }
+        let tree = source.tree.as_ref();
+        let placed = placement::Target {
+            rope: &source.rope,
+            tree,
+            language: &source.language,
+        };
+        // The definition the selection is, to name it in the prompt.
+        let subject = tree
+            .and_then(|tree| {
+                syntax::snap_selection(Some(tree), &source.rope, selection.clone()).definition
+            })
+            .filter(|definition| {
+                placement::definition_starting(placed, selection.clone()).as_ref()
+                    == Some(definition)
+            })
+            .map(|definition| definition.subject());
+        let context = match (kind, tree) {
+            (TaskKind::Explain, Some(tree)) => {
+                syntax::explain_candidates(tree, &source.rope, selection.clone())
+            }
+            _ => Vec::new(),
+        };
         let input = TaskInput {
-            kind,
-            text: text.clone(),
-            language: source.language,
-            file_name: source.file_name.clone(),
             instruction,
+            form,
+            subject,
+            context,
+            ..TaskInput::new(
+                kind,
+                text.clone(),
+                source.language,
+                source.file_name.clone(),
+            )
         };
         Ok(Job {
             id: TaskId::next(),
             cancel: CancellationToken::new(),
             kind,
+            form,
             anchor: Anchor {
                 chars: selection,
                 text,
@@ -254,7 +295,14 @@ impl Job {
                 Target::Local => "local".into(),
                 Target::Provider(endpoint) => endpoint.id.clone(),
             },
-            model: String::new(),
+            model: match &self.target {
+                Target::Local => self
+                    .engine
+                    .model_info()
+                    .map(|info| info.name)
+                    .unwrap_or_default(),
+                Target::Provider(endpoint) => endpoint.model.clone(),
+            },
             input_tokens: 0,
             last_report: None,
         };
@@ -337,7 +385,13 @@ impl Job {
         let Some(endpoint) = shared.cloud_choice(&self.config, content) else {
             return;
         };
-        let yes = super::cloud_title(&self.config, &endpoint, self.kind, self.input.text.len());
+        let yes = super::cloud_title(
+            &self.config,
+            &endpoint,
+            self.kind,
+            self.kind.title(),
+            self.input.text.len(),
+        );
         let error = match &report.status {
             TaskStatus::Failed(error) => error.as_str(),
             _ => "",
@@ -356,6 +410,7 @@ impl Job {
         let started = super::start_job(
             shared,
             self.kind,
+            self.form,
             self.source.clone(),
             self.anchor.chars.clone(),
             self.input.instruction.clone(),
@@ -445,13 +500,12 @@ impl Job {
                 .show_as_document(shared, support, answer, Some(&reason))
                 .await;
         };
-        let insertion = placement::insertion(
-            &current.rope,
-            selection,
-            self.kind,
-            answer,
-            &current.language,
-        );
+        let placed = placement::Target {
+            rope: &current.rope,
+            tree: current.tree.as_ref(),
+            language: &current.language,
+        };
+        let insertion = placement::insertion(placed, selection, self.kind, self.form, answer);
         let at = convert::lsp_position(position::position_of(
             &current.rope,
             insertion.at,
@@ -655,11 +709,47 @@ impl TaskObserver for Observer<'_> {
                         .await;
                 }
             }
+            step @ (TaskUpdate::Part { .. } | TaskUpdate::Combining { .. }) => {
+                let message = step.step_message().unwrap_or_default();
+                if self.task_output {
+                    self.notify_step(&message).await;
+                }
+                if let Some(progress) = self.progress {
+                    // The parts take most of the time; combining and the final
+                    // summary share the rest.
+                    let percentage = match step {
+                        TaskUpdate::Part { index, count } => (index - 1) * 80 / count.max(1),
+                        TaskUpdate::Combining { index, count } => {
+                            80 + (index - 1) * 10 / count.max(1)
+                        }
+                        _ => 0,
+                    };
+                    progress
+                        .report(self.shared, &message, Some(percentage))
+                        .await;
+                }
+            }
         }
     }
 }
 
 impl Observer<'_> {
+    async fn notify_step(&self, message: &str) {
+        let params = TaskDidChangeParams {
+            task_id: self.id.0.clone(),
+            kind: self.kind.as_str().into(),
+            status: "running".into(),
+            message: Some(message.to_owned()),
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            ..Default::default()
+        };
+        self.shared
+            .client
+            .send_notification::<TaskDidChange>(params)
+            .await;
+    }
+
     /// Asks whether to send despite a secret-guard finding.
     async fn ask(&self, question: &str) -> bool {
         let send = "Send anyway";

@@ -31,10 +31,10 @@ use crate::cloud::{Endpoint, tokens};
 use crate::config::{self, Config, ConfigLayers};
 use crate::engine::{EngineSettings, LocalEngine};
 use crate::keys::ApiKey;
-use crate::task::TaskKind;
 use crate::task::language::Language;
 use crate::task::routing::{self, ContentKind};
-use crate::text::{Document, DocumentChange, DocumentStore, PositionEncoding};
+use crate::task::{DraftForm, TaskKind, offer};
+use crate::text::{Document, DocumentChange, DocumentStore, PositionEncoding, position};
 
 /// How long the server waits for the client to answer one of its requests.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -340,6 +340,7 @@ impl AumatronServer {
             .selection(arguments.range.map(convert::range), support.encoding)
             .map_err(|error| invalid(error.to_string()))?;
         let config = self.shared.current().0;
+        let form = arguments.form.map(Into::into).unwrap_or_default();
         let target = self
             .shared
             .resolve_target(arguments.target.as_deref(), &config, || {
@@ -349,6 +350,7 @@ impl AumatronServer {
         let task_id = start_job(
             &self.shared,
             kind,
+            form,
             source,
             selection,
             arguments.instruction,
@@ -430,16 +432,27 @@ impl AumatronServer {
 }
 
 /// Starts a task in the background and returns its id.
+#[allow(clippy::too_many_arguments)]
 fn start_job(
     shared: &Arc<Shared>,
     kind: TaskKind,
+    form: DraftForm,
     source: job::Source,
     selection: std::ops::Range<usize>,
     instruction: Option<String>,
     target: job::Target,
 ) -> std::result::Result<String, String> {
     let (config, engine) = shared.current();
-    let job = job::Job::new(kind, source, selection, instruction, target, config, engine)?;
+    let job = job::Job::new(
+        kind,
+        form,
+        source,
+        selection,
+        instruction,
+        target,
+        config,
+        engine,
+    )?;
     let task_id = job.id.0.clone();
     shared.tasks.insert(task_id.clone(), job.cancel.clone());
     let shared = shared.clone();
@@ -552,16 +565,22 @@ fn estimate_cost(
 }
 
 /// "Explain with OpenAI gpt-4.1-mini (cloud, about $0.002)".
-fn cloud_title(config: &Config, endpoint: &Endpoint, kind: TaskKind, text_bytes: usize) -> String {
+/// "Explain function `f` with OpenAI gpt-4.1-mini (cloud, about $0.002)": `title`
+/// is the task's title without where it runs.
+fn cloud_title(
+    config: &Config,
+    endpoint: &Endpoint,
+    kind: TaskKind,
+    title: &str,
+    text_bytes: usize,
+) -> String {
     let price = match estimate_cost(config, endpoint, kind, text_bytes) {
         Some(cost) => format!("about {cost}"),
         None => "no price set".into(),
     };
     format!(
-        "{} with {} {} (cloud, {price})",
-        kind.title(),
-        endpoint.name,
-        endpoint.model
+        "{title} with {} {} (cloud, {price})",
+        endpoint.name, endpoint.model
     )
 }
 
@@ -758,32 +777,63 @@ impl LanguageServer for AumatronServer {
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let encoding = self.shared.support().encoding;
         let uri = &params.text_document.uri;
+        let file_name = uri.path().as_str().rsplit('/').next().unwrap_or_default();
         let document = self.shared.documents.snapshot(uri.as_str());
-        let selection = match &document {
-            Some(document) => Some(
-                document
+
+        // What to offer, each with the range it runs on: the definition around a
+        // bare cursor, or the selection snapped to what it obviously means. A
+        // document that is not open is read from disk when a task runs; until then
+        // there is nothing to snap to, and the range is offered as it is.
+        let offers: Vec<(offer::Offer, Range)> = match &document {
+            Some(document) => {
+                let chars = document
                     .char_range(convert::range(params.range), encoding)
-                    .map_err(|error| invalid(error.to_string()))?,
-            ),
-            None => None,
+                    .map_err(|error| invalid(error.to_string()))?;
+                let lsp_position = |char_idx| {
+                    convert::lsp_position(position::position_of(&document.rope, char_idx, encoding))
+                };
+                offer::offers(document, file_name, chars)
+                    .into_iter()
+                    .map(|offer| {
+                        let range = Range::new(
+                            lsp_position(offer.chars.start),
+                            lsp_position(offer.chars.end),
+                        );
+                        (offer, range)
+                    })
+                    .collect()
+            }
+            None if params.range.start == params.range.end => Vec::new(),
+            None => offer::plain_offers(0..0)
+                .into_iter()
+                .map(|offer| (offer, params.range))
+                .collect(),
         };
-        if params.range.start == params.range.end {
+        if offers.is_empty() {
             return Ok(None);
         }
+
         let only = params.context.only.as_deref();
-        let action = |kind: TaskKind, title: String, cloud: bool, target: Option<String>| {
+        let action = |offer: &offer::Offer,
+                      range: Range,
+                      title: String,
+                      cloud: bool,
+                      target: Option<String>| {
             let arguments = ext::TaskArguments {
                 uri: uri.clone(),
-                range: Some(params.range),
+                range: Some(range),
                 instruction: None,
+                form: (offer.form != DraftForm::Code).then(|| offer.form.into()),
                 target,
             };
             CodeActionOrCommand::CodeAction(CodeAction {
                 title,
-                kind: Some(CodeActionKind::from(ext::code_action_kind(kind, cloud))),
+                kind: Some(CodeActionKind::from(ext::code_action_kind(
+                    offer.kind, cloud,
+                ))),
                 command: Some(Command {
-                    title: kind.title().into(),
-                    command: ext::command_for(kind).into(),
+                    title: offer.title(),
+                    command: ext::command_for(offer.kind).into(),
                     arguments: Some(vec![serde_json::to_value(arguments).unwrap_or_default()]),
                 }),
                 ..Default::default()
@@ -791,50 +841,57 @@ impl LanguageServer for AumatronServer {
         };
         let wanted =
             |kind: TaskKind, cloud: bool| kind_requested(&ext::code_action_kind(kind, cloud), only);
-        let mut actions: Vec<CodeActionOrCommand> = TaskKind::ALL
-            .into_iter()
-            .filter(|kind| wanted(*kind, false))
-            .map(|kind| {
-                action(
-                    kind,
-                    format!("{} with the local model", kind.title()),
-                    false,
-                    None,
-                )
+        let mut actions: Vec<CodeActionOrCommand> = offers
+            .iter()
+            .filter(|(offer, _)| wanted(offer.kind, false))
+            .map(|(offer, range)| {
+                let title = format!("{} with the local model", offer.title());
+                action(offer, *range, title, false, None)
             })
             .collect();
 
         // Cloud variants: only with a key, only while cloud use is on, and named
         // with their provider, model and price, since choosing one spends money.
-        let (Some(document), Some(selection)) = (document, selection) else {
+        let Some(document) = document else {
             return Ok(Some(actions));
         };
         let config = self.shared.current().0;
-        let slice = document.rope.slice(selection);
-        let language = Language::detect(&document.language_id, uri.path().as_str());
-        let content = if language.prose {
-            routing::classify(&slice.to_string(), &language)
-        } else {
-            ContentKind::Code
-        };
+        let slice = document.rope.slice(offers[0].0.chars.clone());
+        let language = Language::detect(&document.language_id, file_name);
+        let content = routing::classify(&slice.to_string(), &language);
         if let Some(endpoint) = self.shared.cloud_choice(&config, content) {
-            for kind in TaskKind::ALL.into_iter().filter(|kind| wanted(*kind, true)) {
-                let title = cloud_title(&config, &endpoint, kind, slice.len_bytes());
-                actions.push(action(kind, title, true, Some(endpoint.id.clone())));
+            for (offer, range) in offers.iter().filter(|(offer, _)| wanted(offer.kind, true)) {
+                let title = cloud_title(
+                    &config,
+                    &endpoint,
+                    offer.kind,
+                    &offer.title(),
+                    slice.len_bytes(),
+                );
+                actions.push(action(
+                    offer,
+                    *range,
+                    title,
+                    true,
+                    Some(endpoint.id.clone()),
+                ));
             }
         }
         for endpoint in account::endpoints(&config).iter().filter(|e| e.local) {
-            for kind in TaskKind::ALL
-                .into_iter()
-                .filter(|kind| wanted(*kind, false))
-            {
+            for (offer, range) in offers.iter().filter(|(offer, _)| wanted(offer.kind, false)) {
                 let title = format!(
                     "{} with {} {} (local server)",
-                    kind.title(),
+                    offer.title(),
                     endpoint.name,
                     endpoint.model
                 );
-                actions.push(action(kind, title, false, Some(endpoint.id.clone())));
+                actions.push(action(
+                    offer,
+                    *range,
+                    title,
+                    false,
+                    Some(endpoint.id.clone()),
+                ));
             }
         }
         Ok(Some(actions))

@@ -148,7 +148,7 @@ pub async fn spend_on_cloud(
             }
         }
     }
-    report.text = prompt::clean_answer(task.input.kind, &task.input.language, &raw);
+    report.text = prompt::clean_answer(task.input, &raw);
     CloudOutcome::Finished(report)
 }
 

@@ -1,5 +1,5 @@
 //! What the tasks need to know about a document's language: its name for the
-//! prompt, whether it is prose, and how to write a comment in it.
+//! prompt, whether it is prose, and how to write a comment and a doc comment in it.
 
 /// How comments are written in a language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -10,6 +10,19 @@ pub enum CommentSyntax {
     Block(&'static str, &'static str),
     /// No comments (plain text): the answer is set off as a quotation.
     Quote,
+}
+
+/// How a language documents a definition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocSyntax {
+    /// Lines right above the definition, each starting with this marker: `///` in
+    /// Rust, `//` in Go, `---` in Lua.
+    Lines(&'static str),
+    /// A `/** ... */` block above the definition, ` * ` before each line: JSDoc,
+    /// Javadoc, Doxygen.
+    Block,
+    /// A string as the first statement of the body: Python's docstring.
+    Docstring,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +137,24 @@ const PLAIN_TEXT: Language = Language {
 };
 
 impl Language {
+    /// How doc comments are written, for languages that have them.
+    pub fn doc_syntax(&self) -> Option<DocSyntax> {
+        Some(match self.id {
+            "rust" | "csharp" | "swift" | "dart" | "zig" => DocSyntax::Lines("///"),
+            "python" => DocSyntax::Docstring,
+            "javascript" | "javascriptreact" | "typescript" | "typescriptreact" | "java"
+            | "kotlin" | "scala" | "php" | "c" | "cpp" => DocSyntax::Block,
+            "go" => DocSyntax::Lines("//"),
+            "lua" => DocSyntax::Lines("---"),
+            "haskell" => DocSyntax::Lines("-- |"),
+            "sql" => DocSyntax::Lines("--"),
+            "erlang" => DocSyntax::Lines("%%"),
+            "ruby" | "shellscript" | "perl" | "r" | "elixir" => DocSyntax::Lines("#"),
+            "clojure" | "lisp" => DocSyntax::Lines(";;"),
+            _ => return None,
+        })
+    }
+
     /// The language for an LSP language id, falling back to the file name.
     pub fn detect(language_id: &str, file_name: &str) -> Language {
         Self::from_id(language_id).unwrap_or_else(|| Self::from_file_name(file_name))
@@ -169,6 +200,16 @@ mod tests {
         );
         assert_eq!(Language::detect("", "Dockerfile").comment, HASH);
         assert_eq!(Language::detect("", "README").id, "plaintext");
+    }
+
+    #[test]
+    fn doc_syntax_per_language() {
+        let doc = |id: &str| Language::detect(id, "").doc_syntax();
+        assert_eq!(doc("rust"), Some(DocSyntax::Lines("///")));
+        assert_eq!(doc("python"), Some(DocSyntax::Docstring));
+        assert_eq!(doc("typescriptreact"), Some(DocSyntax::Block));
+        assert_eq!(doc("lua"), Some(DocSyntax::Lines("---")));
+        assert_eq!(doc("markdown"), None);
     }
 
     #[test]

@@ -2,9 +2,16 @@
 //! runs it on an engine and collects the answer. This module knows nothing of LSP;
 //! the language server and the `run` command both drive it through
 //! [`TaskObserver`].
+//!
+//! Two things happen before the model writes: an explanation quotes as much of
+//! the rest of its file as fits a token budget (`context`), and a summary of a text
+//! bigger than the local context is made in parts (`parts`).
 
 pub mod cloud;
+mod context;
 pub mod language;
+pub mod offer;
+mod parts;
 pub mod placement;
 pub mod prompt;
 pub mod routing;
@@ -14,8 +21,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{EngineError, GenerationEvent, GenerationRequest, LocalEngine, StopReason};
+use crate::engine::{
+    ChatPrompt, Countable, EngineError, GenerationEvent, GenerationRequest, LocalEngine, StopReason,
+};
 pub use prompt::TaskInput;
+
+/// What a draft writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DraftForm {
+    /// The code (or text) that should come after the selection.
+    #[default]
+    Code,
+    /// A doc comment or docstring for the definition the selection is.
+    DocComment,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskKind {
@@ -79,8 +98,25 @@ pub enum TaskUpdate<'a> {
     Started { model: &'a str, input_tokens: u32 },
     /// New answer text; `output_tokens` counts all generated so far.
     Text { delta: &'a str, output_tokens: u32 },
+    /// A summary in parts is summarising part `index` (from 1) of `count`.
+    Part { index: u32, count: u32 },
+    /// A summary in parts is combining part summaries: group `index` of `count`.
+    Combining { index: u32, count: u32 },
     /// Money was reserved or settled for this task.
     BudgetChanged,
+}
+
+impl TaskUpdate<'_> {
+    /// The words a user sees for a step of a summary made in parts.
+    pub fn step_message(&self) -> Option<String> {
+        match self {
+            TaskUpdate::Part { index, count } => Some(format!("part {index} of {count}")),
+            TaskUpdate::Combining { index, count } => {
+                Some(format!("combining the summaries, {index} of {count}"))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Receives a task's updates as they happen.
@@ -130,6 +166,11 @@ pub struct TaskReport {
 }
 
 /// Runs a task on the local engine, reporting to `observer` as it goes.
+///
+/// An explanation quotes what fits of `input.context`; a summary whose input does
+/// not fit the local context is made in parts, reported as
+/// [`TaskUpdate::Part`] and [`TaskUpdate::Combining`] before the final summary
+/// streams. A task's token counts add up every generation it ran.
 pub async fn run_task(
     engine: &LocalEngine,
     input: &TaskInput,
@@ -165,54 +206,118 @@ pub async fn run_task(
         Err(error) => return fail(report, &error),
     }
 
+    let context_tokens = engine
+        .model_info()
+        .map_or(engine.settings().context_tokens, |info| info.context_tokens);
+    let prompt = match input.kind {
+        TaskKind::Explain if !input.context.is_empty() => {
+            context::explain_prompt(engine, input, max_output_tokens, context_tokens).await
+        }
+        TaskKind::Summarise => {
+            let prompt = prompt::build(input);
+            let counted = engine
+                .count_tokens(vec![Countable::Prompt(prompt.clone())])
+                .await;
+            match counted.as_deref() {
+                Ok([tokens]) if tokens.saturating_add(max_output_tokens) > context_tokens => {
+                    let plan = parts::Plan {
+                        engine,
+                        input,
+                        max_output_tokens,
+                        context_tokens,
+                        whole_tokens: *tokens,
+                        cancel: &cancel,
+                    };
+                    return plan.run(observer, report).await;
+                }
+                _ => prompt,
+            }
+        }
+        _ => prompt::build(input),
+    };
+
+    match generate(
+        engine,
+        prompt,
+        max_output_tokens,
+        &cancel,
+        Some(observer),
+        &mut report,
+    )
+    .await
+    {
+        Ok(raw) => {
+            if cancel.is_cancelled() {
+                report.status = TaskStatus::Cancelled;
+            }
+            report.text = prompt::clean_answer(input, &raw);
+            report
+        }
+        Err((error, raw)) => {
+            report.text = raw;
+            fail(report, &error)
+        }
+    }
+}
+
+/// Runs one generation, adding its token counts to `report` and marking it
+/// cancelled when it was. With an observer, the generation is the task's answer
+/// and is reported as it streams; without, it is an intermediate step. Returns the
+/// raw text, or the error and the text that had arrived.
+async fn generate(
+    engine: &LocalEngine,
+    prompt: ChatPrompt,
+    max_output_tokens: u32,
+    cancel: &CancellationToken,
+    mut observer: Option<&mut impl TaskObserver>,
+    report: &mut TaskReport,
+) -> Result<String, (EngineError, String)> {
     let request = GenerationRequest {
-        prompt: prompt::build(input),
+        prompt,
         max_output_tokens,
         cancel: cancel.clone(),
     };
+    let (input_before, output_before) = (report.input_tokens, report.output_tokens);
     let mut events = engine.generate(request);
     let mut raw = String::new();
     while let Some(event) = events.recv().await {
         match event {
             Ok(GenerationEvent::Started { input_tokens }) => {
-                report.input_tokens = input_tokens;
-                let update = TaskUpdate::Started {
-                    model: &report.model,
-                    input_tokens,
-                };
-                observer.update(update).await;
+                report.input_tokens = input_before + input_tokens;
+                if let Some(observer) = observer.as_mut() {
+                    let update = TaskUpdate::Started {
+                        model: &report.model,
+                        input_tokens: report.input_tokens,
+                    };
+                    observer.update(update).await;
+                }
             }
             Ok(GenerationEvent::Text {
                 delta,
                 output_tokens,
             }) => {
                 raw.push_str(&delta);
-                report.output_tokens = output_tokens;
-                let update = TaskUpdate::Text {
-                    delta: &delta,
-                    output_tokens,
-                };
-                observer.update(update).await;
+                report.output_tokens = output_before + output_tokens;
+                if let Some(observer) = observer.as_mut() {
+                    let update = TaskUpdate::Text {
+                        delta: &delta,
+                        output_tokens: report.output_tokens,
+                    };
+                    observer.update(update).await;
+                }
             }
             Ok(GenerationEvent::Finished(summary)) => {
-                report.input_tokens = summary.input_tokens;
-                report.output_tokens = summary.output_tokens;
+                report.input_tokens = input_before + summary.input_tokens;
+                report.output_tokens = output_before + summary.output_tokens;
                 if summary.stop == StopReason::Cancelled {
                     report.status = TaskStatus::Cancelled;
                 }
                 break;
             }
-            Err(error) => {
-                report.text = raw;
-                return fail(report, &error);
-            }
+            Err(error) => return Err((error, raw)),
         }
     }
-    if cancel.is_cancelled() {
-        report.status = TaskStatus::Cancelled;
-    }
-    report.text = prompt::clean_answer(input.kind, &input.language, &raw);
-    report
+    Ok(raw)
 }
 
 fn fail(mut report: TaskReport, error: &EngineError) -> TaskReport {

@@ -1,15 +1,22 @@
 //! Where an answer goes in the document, and in what shape: summarise and explain
-//! become a comment block above the selection, a draft goes after it.
+//! become a comment block above the selection, a draft goes after it, and a doc
+//! comment draft goes where the language puts documentation, in its syntax.
+//!
+//! With a syntax tree, "above" a definition means above its doc comments,
+//! attributes and decorators, so nothing is wedged between a definition and what
+//! belongs to it; a Python docstring goes inside the body, at its indentation.
 //!
 //! Everything here works on char indices in a rope, computed against the document
-//! as it is when the edit is applied, never as it was when the task started.
+//! (and its tree) as it is when the edit is applied, never as it was when the task
+//! started.
 
 use std::ops::Range;
 
 use ropey::Rope;
 
-use super::TaskKind;
-use super::language::{CommentSyntax, Language};
+use super::language::{CommentSyntax, DocSyntax, Language};
+use super::{DraftForm, TaskKind};
+use crate::syntax::{Definition, SyntaxTree, definition_at};
 use crate::text::LineEnding;
 
 /// Comment lines are wrapped to fit this many columns, indentation included.
@@ -56,32 +63,41 @@ pub fn reanchor(current: &Rope, version: i32, anchor: &Anchor) -> Result<Range<u
     Ok(start..start + anchor.text.chars().count())
 }
 
-/// The edit that puts `answer` into the document for a task of `kind` run on
-/// `selection`.
+/// What a task was run on, in the document as it is now.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub rope: &'a Rope,
+    /// The tree of `rope`, when the language has a grammar.
+    pub tree: Option<&'a SyntaxTree>,
+    pub language: &'a Language,
+}
+
+/// The edit that puts `answer` into the document for a task of `kind` (and, for a
+/// draft, `form`) run on `selection`.
 pub fn insertion(
-    rope: &Rope,
+    target: Target<'_>,
     selection: Range<usize>,
     kind: TaskKind,
+    form: DraftForm,
     answer: &str,
-    language: &Language,
 ) -> Insertion {
+    let rope = target.rope;
     let eol = LineEnding::detect(rope).as_str();
-    let first_line = rope.char_to_line(selection.start);
-    match kind {
-        TaskKind::Summarise | TaskKind::Explain => {
-            let line_start = rope.line_to_char(first_line);
-            let indent = indentation(rope, first_line_with_text(rope, selection.clone()));
+    match (kind, form) {
+        (TaskKind::Summarise | TaskKind::Explain, _) => {
+            let (line, indent) = line_above(target, selection);
             let heading = match kind {
                 TaskKind::Summarise => "Summary",
                 _ => "Explanation",
             };
-            let block = comment_block(answer, heading, language.comment, &indent, eol);
+            let block = comment_block(answer, heading, target.language.comment, &indent, eol);
             Insertion {
-                at: line_start,
+                at: rope.line_to_char(line),
                 text: block,
             }
         }
-        TaskKind::Draft => {
+        (TaskKind::Draft, DraftForm::DocComment) => doc_insertion(target, selection, answer, eol),
+        (TaskKind::Draft, DraftForm::Code) => {
             let last_char = if selection.end > selection.start {
                 selection.end - 1
             } else {
@@ -102,6 +118,152 @@ pub fn insertion(
             }
         }
     }
+}
+
+/// The definition a selection starts with: its first text is on the
+/// definition's first line, or in the comments and attributes right above it.
+pub fn definition_starting(target: Target<'_>, selection: Range<usize>) -> Option<Definition> {
+    let rope = target.rope;
+    let tree = target.tree?;
+    let first_text = first_text_char(rope, selection)?;
+    let definition = definition_at(tree, rope, first_text)?;
+    let line = rope.char_to_line(first_text);
+    let head = rope.char_to_line(definition.comments_start);
+    let start = rope.char_to_line(definition.chars.start);
+    (head <= line && line <= start).then_some(definition)
+}
+
+/// The line a comment block about the selection goes above, and its indentation:
+/// above a definition's comments and attributes when the selection starts with a
+/// definition, else above the first selected line with text.
+fn line_above(target: Target<'_>, selection: Range<usize>) -> (usize, String) {
+    let rope = target.rope;
+    if let Some(definition) = definition_starting(target, selection.clone()) {
+        let head = rope.char_to_line(definition.comments_start);
+        let start = rope.char_to_line(definition.chars.start);
+        return (head, indentation(rope, start));
+    }
+    let first_line = rope.char_to_line(selection.start);
+    let indent = indentation(rope, first_line_with_text(rope, selection));
+    (first_line, indent)
+}
+
+/// A doc comment for the definition the selection starts with, in the language's
+/// place and syntax.
+fn doc_insertion(
+    target: Target<'_>,
+    selection: Range<usize>,
+    answer: &str,
+    eol: &str,
+) -> Insertion {
+    let rope = target.rope;
+    let definition = definition_starting(target, selection.clone());
+    let syntax = target.language.doc_syntax();
+
+    // A docstring is the first statement of the body, on a line of its own.
+    if let (Some(DocSyntax::Docstring), Some(definition)) = (syntax, &definition) {
+        let head_line = rope.char_to_line(definition.chars.start);
+        let body_line = definition
+            .body
+            .as_ref()
+            .map(|body| rope.char_to_line(body.start))
+            .filter(|&line| line > head_line);
+        if let Some(line) = body_line {
+            let indent = indentation(rope, line);
+            return Insertion {
+                at: rope.line_to_char(line),
+                text: docstring(answer, &indent, eol),
+            };
+        }
+    }
+
+    // Everything else goes right above the definition (below comments that are
+    // already there), or above the selection when no definition is found.
+    let line = match &definition {
+        Some(definition) => rope.char_to_line(definition.chars.start),
+        None => {
+            rope.char_to_line(first_text_char(rope, selection.clone()).unwrap_or(selection.start))
+        }
+    };
+    let indent = indentation(rope, line);
+    let text = match syntax {
+        Some(DocSyntax::Lines(marker)) => prefixed_lines(answer, marker, &indent, eol),
+        Some(DocSyntax::Block) => doc_block(answer, &indent, eol),
+        Some(DocSyntax::Docstring) => prefixed_lines(answer, "#", &indent, eol),
+        None => match target.language.comment {
+            CommentSyntax::Line(marker) => prefixed_lines(answer, marker, &indent, eol),
+            other => comment_block(answer, "Documentation", other, &indent, eol),
+        },
+    };
+    Insertion {
+        at: rope.line_to_char(line),
+        text,
+    }
+}
+
+/// The answer's paragraphs, wrapped for lines that start with `indent` and
+/// `lead`; an empty string between paragraphs.
+fn wrapped_lines(answer: &str, indent: &str, lead: usize) -> Vec<String> {
+    let width = WRAP_COLUMNS
+        .saturating_sub(indent.chars().count() + lead)
+        .max(20);
+    let mut lines = Vec::new();
+    for paragraph in answer.trim().split("\n\n") {
+        let paragraph = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+        if paragraph.is_empty() {
+            continue;
+        }
+        if !lines.is_empty() {
+            lines.push(String::new());
+        }
+        lines.extend(wrap(&paragraph, width));
+    }
+    lines
+}
+
+/// `/// text` lines (or `//`, `---`, `#`).
+fn prefixed_lines(answer: &str, marker: &str, indent: &str, eol: &str) -> String {
+    wrapped_lines(answer, indent, marker.chars().count() + 1)
+        .into_iter()
+        .map(|line| format!("{indent}{marker} {line}").trim_end().to_owned() + eol)
+        .collect()
+}
+
+/// A `/** ... */` block.
+fn doc_block(answer: &str, indent: &str, eol: &str) -> String {
+    let answer = answer.replace("*/", "* /");
+    let mut block = format!("{indent}/**{eol}");
+    for line in wrapped_lines(&answer, indent, 3) {
+        block.push_str(format!("{indent} * {line}").trim_end());
+        block.push_str(eol);
+    }
+    block.push_str(&format!("{indent} */{eol}"));
+    block
+}
+
+/// A Python docstring: one line when it fits, else the summary line, a blank
+/// line, the rest, and the closing quotes on their own line (PEP 257).
+fn docstring(answer: &str, indent: &str, eol: &str) -> String {
+    let answer = answer.replace("\"\"\"", "\\\"\"\"");
+    let lines = wrapped_lines(&answer, indent, 3);
+    if let [only] = lines.as_slice()
+        && indent.chars().count() + only.chars().count() + 6 <= WRAP_COLUMNS
+    {
+        return format!("{indent}\"\"\"{only}\"\"\"{eol}");
+    }
+    let mut text = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let quotes = if i == 0 { "\"\"\"" } else { "" };
+        text.push_str(format!("{indent}{quotes}{line}").trim_end());
+        text.push_str(eol);
+    }
+    text.push_str(&format!("{indent}\"\"\"{eol}"));
+    text
+}
+
+fn first_text_char(rope: &Rope, selection: Range<usize>) -> Option<usize> {
+    let end = selection.end.min(rope.len_chars());
+    (selection.start..end).find(|&i| !rope.char(i).is_whitespace())
 }
 
 /// Writes `answer` as a comment block in `syntax`, each line indented by `indent`
@@ -198,6 +360,30 @@ mod tests {
 
     fn rust() -> Language {
         Language::detect("rust", "")
+    }
+
+    fn plain<'a>(rope: &'a Rope, language: &'a Language) -> Target<'a> {
+        Target {
+            rope,
+            tree: None,
+            language,
+        }
+    }
+
+    fn insertion(
+        rope: &Rope,
+        selection: Range<usize>,
+        kind: TaskKind,
+        answer: &str,
+        language: &Language,
+    ) -> Insertion {
+        super::insertion(
+            plain(rope, language),
+            selection,
+            kind,
+            DraftForm::Code,
+            answer,
+        )
     }
 
     fn apply(rope: &Rope, insertion: &Insertion) -> String {

@@ -2,9 +2,10 @@
 //! short instruction, the text fenced and labelled, and the shape of the answer
 //! asked for plainly, since such models follow the last thing they read.
 
-use super::TaskKind;
-use super::language::Language;
+use super::language::{DocSyntax, Language};
+use super::{DraftForm, TaskKind};
 use crate::engine::ChatPrompt;
+use crate::syntax::ContextItem;
 
 /// What a task is run on.
 #[derive(Clone, Debug)]
@@ -16,9 +17,42 @@ pub struct TaskInput {
     pub file_name: String,
     /// Draft only: what to write.
     pub instruction: Option<String>,
+    /// Draft only: code after the selection, or a doc comment for it.
+    pub form: DraftForm,
+    /// What the text is, when it is one definition: "function `parse_date`".
+    pub subject: Option<String>,
+    /// Explain only: pieces of the rest of the file that may help, most useful
+    /// first. `task::context` quotes as many as the token budget allows.
+    pub context: Vec<ContextItem>,
 }
 
+impl TaskInput {
+    /// An input with no instruction, subject or context.
+    pub fn new(kind: TaskKind, text: String, language: Language, file_name: String) -> TaskInput {
+        TaskInput {
+            kind,
+            text,
+            language,
+            file_name,
+            instruction: None,
+            form: DraftForm::Code,
+            subject: None,
+            context: Vec::new(),
+        }
+    }
+}
+
+/// The prompt for a task, quoting no context.
 pub fn build(input: &TaskInput) -> ChatPrompt {
+    build_with_context(input, &[])
+}
+
+/// The prompt for a task, quoting `context` (pieces of the same file, quoted in
+/// file order before the text itself) when there is any.
+pub fn build_with_context(input: &TaskInput, context: &[ContextItem]) -> ChatPrompt {
+    if input.kind == TaskKind::Draft && input.form == DraftForm::DocComment {
+        return doc_comment(input);
+    }
     let language = input.language;
     let what = if language.prose { "text" } else { "code" };
     let fence = if language.prose {
@@ -28,9 +62,23 @@ pub fn build(input: &TaskInput) -> ChatPrompt {
     };
     let quoted = if language.prose {
         format!("\"\"\"\n{}\n\"\"\"", input.text.trim())
-    } else {
+    } else if context.is_empty() {
         format!(
             "File: {}\n```{fence}\n{}\n```",
+            input.file_name,
+            input.text.trim_end()
+        )
+    } else {
+        let mut items: Vec<&ContextItem> = context.iter().collect();
+        items.sort_by_key(|item| item.chars.start);
+        let quoted_context = items
+            .iter()
+            .map(|item| item.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n...\n");
+        format!(
+            "File: {}\nParts of the file it uses, for reference:\n```{fence}\n{quoted_context}\n```\n\n\
+             The code to explain:\n```{fence}\n{}\n```",
             input.file_name,
             input.text.trim_end()
         )
@@ -44,9 +92,9 @@ pub fn build(input: &TaskInput) -> ChatPrompt {
                     .to_owned()
             } else {
                 format!(
-                    "Summarise this {}code in two or three sentences: what it is for and what \
+                    "Summarise this {} in two or three sentences: what it is for and what \
                      matters most.",
-                    subject(language)
+                    subject(input)
                 )
             },
         ),
@@ -62,9 +110,9 @@ pub fn build(input: &TaskInput) -> ChatPrompt {
                     .to_owned()
             } else {
                 format!(
-                    "Explain what this {}code does in a short paragraph: its inputs, its result \
+                    "Explain what this {} does in a short paragraph: its inputs, its result \
                      and how it works.",
-                    subject(language)
+                    subject(input)
                 )
             },
         ),
@@ -83,8 +131,8 @@ pub fn build(input: &TaskInput) -> ChatPrompt {
                                  Reply with only the new paragraph."
                     .to_owned(),
                 (None, false) => format!(
-                    "Write the {}code that should come next. Reply with only the new code.",
-                    subject(language)
+                    "Write the {} code that should come next. Reply with only the new code.",
+                    language.name
                 ),
             };
             (
@@ -99,18 +147,97 @@ pub fn build(input: &TaskInput) -> ChatPrompt {
     }
 }
 
-fn subject(language: Language) -> String {
-    if language.prose {
-        String::new()
+/// What the code is, for the request: "Rust function `parse_date`", "Rust code".
+fn subject(input: &TaskInput) -> String {
+    let name = input.language.name;
+    match &input.subject {
+        Some(subject) => format!("{name} {subject}"),
+        None => format!("{name} code"),
+    }
+}
+
+/// A doc comment or docstring for a definition: only its text is asked for; the
+/// markers are added where it is placed.
+fn doc_comment(input: &TaskInput) -> ChatPrompt {
+    let language = input.language;
+    let what = input.subject.as_deref().unwrap_or("code");
+    let kind = match language.doc_syntax() {
+        Some(DocSyntax::Docstring) => "docstring",
+        _ => "documentation comment",
+    };
+    let mut request = format!(
+        "Write the {kind} for the {what} above: first one sentence that says what it does, then, \
+         if it helps, one short paragraph about its inputs, its result and its errors. Reply with \
+         the text only: no comment markers, no code."
+    );
+    if language.id == "go"
+        && let Some(name) = input.subject.as_deref().and_then(|s| s.split('`').nth(1))
+    {
+        request.push_str(&format!(" Begin with its name, {name}."));
+    }
+    ChatPrompt {
+        system: format!(
+            "You write clear, brief documentation for {} code.",
+            language.name
+        ),
+        user: format!(
+            "File: {}\n```{}\n{}\n```\n\n{request}",
+            input.file_name,
+            language.id,
+            input.text.trim_end()
+        ),
+    }
+}
+
+/// The prompt for one part of a text summarised in parts.
+pub fn build_part(input: &TaskInput, part: &str, index: usize, count: usize) -> ChatPrompt {
+    let language = input.language;
+    let (what, quoted) = if language.prose {
+        ("text", format!("\"\"\"\n{}\n\"\"\"", part.trim()))
     } else {
-        format!("{} ", language.name)
+        (
+            "code",
+            format!("```{}\n{}\n```", language.id, part.trim_end()),
+        )
+    };
+    ChatPrompt {
+        system: format!("You summarise {what} accurately and briefly."),
+        user: format!(
+            "File: {} (part {index} of {count})\n{quoted}\n\nSummarise this part of the {what} \
+             in two or three sentences. Use only facts from it.",
+            input.file_name
+        ),
+    }
+}
+
+/// The prompt that turns the summaries of consecutive parts into one summary.
+pub fn build_combine(input: &TaskInput, summaries: &[String]) -> ChatPrompt {
+    let what = if input.language.prose { "text" } else { "code" };
+    let listed = summaries
+        .iter()
+        .enumerate()
+        .map(|(i, summary)| format!("Part {}: {}", i + 1, summary.trim()))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    ChatPrompt {
+        system: format!("You summarise {what} accurately and briefly."),
+        user: format!(
+            "These are summaries of consecutive parts of {}, in order:\n\n{listed}\n\n\
+             Write one summary of the whole {what} in two or three sentences. Use only facts \
+             from the summaries.",
+            input.file_name
+        ),
     }
 }
 
 /// Tidies a model's answer: trims it, and for code drafts removes the Markdown
 /// fence small models like to wrap code in.
-pub fn clean_answer(kind: TaskKind, language: &Language, answer: &str) -> String {
+pub fn clean_answer(input: &TaskInput, answer: &str) -> String {
+    let (kind, language) = (input.kind, &input.language);
     let answer = answer.trim();
+    if kind == TaskKind::Draft && input.form == DraftForm::DocComment {
+        return clean_doc_comment(answer);
+    }
     if kind != TaskKind::Draft || language.prose {
         return answer.to_owned();
     }
@@ -125,17 +252,45 @@ pub fn clean_answer(kind: TaskKind, language: &Language, answer: &str) -> String
     body.trim_end().to_owned()
 }
 
+/// The text of a doc comment a model wrote, without the fences and comment
+/// markers it may have added anyway.
+fn clean_doc_comment(answer: &str) -> String {
+    let mut lines = Vec::new();
+    for line in answer.lines() {
+        let mut line = line.trim();
+        if line.starts_with("```") {
+            continue;
+        }
+        for marker in [
+            "/**", "*/", "///", "//!", "//", "---", "--", "\"\"\"", "'''", "#", "*",
+        ] {
+            if let Some(rest) = line.strip_prefix(marker) {
+                line = rest.trim_start();
+            }
+        }
+        for marker in ["*/", "\"\"\"", "'''"] {
+            if let Some(rest) = line.strip_suffix(marker) {
+                line = rest.trim_end();
+            }
+        }
+        lines.push(line);
+    }
+    lines.join("\n").trim().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn input(kind: TaskKind, language: &str, instruction: Option<&str>) -> TaskInput {
         TaskInput {
-            kind,
-            text: "fn add(a: i32, b: i32) -> i32 { a + b }\n".into(),
-            language: Language::detect(language, ""),
-            file_name: "lib.rs".into(),
             instruction: instruction.map(str::to_owned),
+            ..TaskInput::new(
+                kind,
+                "fn add(a: i32, b: i32) -> i32 { a + b }\n".into(),
+                Language::detect(language, ""),
+                "lib.rs".into(),
+            )
         }
     }
 
@@ -164,13 +319,55 @@ mod tests {
 
     #[test]
     fn code_drafts_lose_their_fence() {
-        let rust = Language::detect("rust", "");
+        let draft = input(TaskKind::Draft, "rust", None);
         let fenced = "```rust\nfn b() {}\n```\nSome words.";
-        assert_eq!(clean_answer(TaskKind::Draft, &rust, fenced), "fn b() {}");
+        assert_eq!(clean_answer(&draft, fenced), "fn b() {}");
+        assert_eq!(clean_answer(&draft, "  fn c() {}\n"), "fn c() {}");
+        let explain = input(TaskKind::Explain, "rust", None);
+        assert_eq!(clean_answer(&explain, fenced), fenced);
+    }
+
+    #[test]
+    fn doc_comment_answers_lose_their_markers() {
+        let doc = TaskInput {
+            form: DraftForm::DocComment,
+            ..input(TaskKind::Draft, "rust", None)
+        };
         assert_eq!(
-            clean_answer(TaskKind::Draft, &rust, "  fn c() {}\n"),
-            "fn c() {}"
+            clean_answer(&doc, "/// Adds two numbers.\n///\n/// Never overflows."),
+            "Adds two numbers.\n\nNever overflows."
         );
-        assert_eq!(clean_answer(TaskKind::Explain, &rust, fenced), fenced);
+        assert_eq!(clean_answer(&doc, "\"\"\"Adds.\"\"\""), "Adds.");
+        assert_eq!(clean_answer(&doc, "/**\n * Adds.\n */"), "Adds.");
+        let prompt = build(&doc);
+        assert!(
+            prompt.user.contains("documentation comment"),
+            "{}",
+            prompt.user
+        );
+    }
+
+    #[test]
+    fn context_is_quoted_in_file_order_before_the_code() {
+        use crate::syntax::{ContextItem, ContextKind};
+        let explain = TaskInput {
+            subject: Some("function `add`".into()),
+            ..input(TaskKind::Explain, "rust", None)
+        };
+        let item = |text: &str, at: usize| ContextItem {
+            kind: ContextKind::Definition,
+            name: text.into(),
+            text: text.into(),
+            chars: at..at + 1,
+        };
+        let prompt = build_with_context(&explain, &[item("struct B;", 50), item("use a::A;", 1)]);
+        let user = &prompt.user;
+        let (a, b, code) = (
+            user.find("use a::A").unwrap(),
+            user.find("struct B").unwrap(),
+            user.find("fn add").unwrap(),
+        );
+        assert!(a < b && b < code, "{user}");
+        assert!(user.contains("Rust function `add`"), "{user}");
     }
 }

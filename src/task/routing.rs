@@ -20,29 +20,13 @@ impl ContentKind {
     }
 }
 
-/// Whether `text` is mostly code. Text in a programming language is code; in
-/// Markdown or plain text, it is code when most of its non-blank lines sit inside
-/// fenced code blocks.
+/// Whether `text` is mostly code: at least half of its non-blank bytes parse as
+/// code in its language (see [`crate::syntax::code_share`]). In a programming
+/// language that is what parses outside errors and comments, so English pasted
+/// into a code file, or a long comment, is prose; in Markdown and plain text it
+/// is what sits in code blocks. Languages without a grammar count as code.
 pub fn classify(text: &str, language: &Language) -> ContentKind {
-    if !language.prose {
-        return ContentKind::Code;
-    }
-    let (mut fenced, mut total, mut inside) = (0usize, 0usize, false);
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
-            inside = !inside;
-            continue;
-        }
-        if trimmed.is_empty() {
-            continue;
-        }
-        total += 1;
-        if inside {
-            fenced += 1;
-        }
-    }
-    if total > 0 && fenced * 2 > total {
+    if crate::syntax::code_share(text, language) >= 0.5 {
         ContentKind::Code
     } else {
         ContentKind::Prose
@@ -113,7 +97,28 @@ mod tests {
         );
         let fenced = "Run this:\n```rust\nfn a() {}\nfn b() {}\nfn c() {}\n```\n";
         assert_eq!(classify(fenced, &markdown), ContentKind::Code);
+    }
+
+    #[test]
+    fn code_is_what_parses_as_code() {
         let rust = Language::detect("rust", "a.rs");
-        assert_eq!(classify("// just a comment", &rust), ContentKind::Code);
+        assert_eq!(
+            classify("fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n", &rust),
+            ContentKind::Code
+        );
+        // A comment, or English in a code file, is writing.
+        assert_eq!(classify("// just a comment", &rust), ContentKind::Prose);
+        let python = Language::detect("python", "a.py");
+        let english = "The meeting moved to Thursday because half of the team was away.";
+        assert_eq!(classify(english, &python), ContentKind::Prose);
+        assert_eq!(
+            classify("total = sum(x * 2 for x in xs)\n", &python),
+            ContentKind::Code
+        );
+        // Languages without a grammar count as code; plain text reads as Markdown.
+        let ruby = Language::detect("ruby", "a.rb");
+        assert_eq!(classify("puts 'hi'", &ruby), ContentKind::Code);
+        let plain = Language::detect("plaintext", "a.txt");
+        assert_eq!(classify("Dear all, thanks.", &plain), ContentKind::Prose);
     }
 }

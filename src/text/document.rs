@@ -1,18 +1,24 @@
-//! Open documents: a rope per URI, edited incrementally.
+//! Open documents: a rope per URI, and its syntax tree beside it, both edited
+//! incrementally.
 
 use dashmap::DashMap;
 use ropey::Rope;
 
 use super::position::{self, PositionEncoding, PositionError, Resolve, TextRange};
+use crate::syntax::{Grammar, SyntaxTree};
 
-/// One open document. Cloning is cheap (the rope shares its nodes), which is how
-/// handlers take a snapshot and let go of the store at once.
+/// One open document. Cloning is cheap (the rope shares its nodes and the tree is
+/// reference-counted), which is how handlers take a snapshot and let go of the
+/// store at once.
 #[derive(Clone, Debug)]
 pub struct Document {
     pub uri: String,
     pub language_id: String,
     pub version: i32,
     pub rope: Rope,
+    /// The tree of `rope`, always in step with it; `None` for languages without a
+    /// grammar and for documents too big to parse (see [`crate::syntax::MAX_TREE_BYTES`]).
+    pub syntax: Option<SyntaxTree>,
 }
 
 /// One entry of `contentChanges`: a replaced range, or the whole text when `range`
@@ -25,39 +31,72 @@ pub struct DocumentChange {
 
 impl Document {
     pub fn new(uri: String, language_id: String, version: i32, text: &str) -> Self {
+        let rope = Rope::from_str(text);
+        let syntax = Grammar::detect(&language_id, file_name(&uri))
+            .and_then(|grammar| SyntaxTree::parse(grammar, &rope));
         Self {
             uri,
             language_id,
             version,
-            rope: Rope::from_str(text),
+            rope,
+            syntax,
         }
     }
 
-    /// Applies changes in order, each against the result of the one before.
-    /// Positions that name no place are clamped (see [`position`]): the client's
-    /// text is the truth, and refusing its change would leave the copies apart.
+    /// Applies changes in order, each against the result of the one before, and
+    /// brings the syntax tree up to date once they are all in. Positions that name
+    /// no place are clamped (see [`position`]): the client's text is the truth, and
+    /// refusing its change would leave the copies apart.
     pub fn apply_changes(
         &mut self,
         version: i32,
         changes: &[DocumentChange],
         encoding: PositionEncoding,
     ) {
+        let mut replaced = false;
         for change in changes {
             match change.range {
-                None => self.rope = Rope::from_str(&change.text),
+                None => {
+                    self.rope = Rope::from_str(&change.text);
+                    replaced = true;
+                }
                 Some(range) => {
                     let chars = position::char_range(&self.rope, range, encoding, Resolve::Clamp)
                         .unwrap_or_else(|_| unreachable!("clamping never fails"));
+                    let pending = match (&self.syntax, replaced) {
+                        (Some(tree), false) => Some(tree.begin_edit(&self.rope, chars.clone())),
+                        _ => None,
+                    };
                     if !chars.is_empty() {
                         self.rope.remove(chars.clone());
                     }
                     if !change.text.is_empty() {
                         self.rope.insert(chars.start, &change.text);
                     }
+                    if let (Some(tree), Some(pending)) = (&mut self.syntax, pending) {
+                        tree.finish_edit(pending, &self.rope, &change.text);
+                    }
                 }
             }
         }
         self.version = version;
+        self.update_syntax(replaced);
+    }
+
+    /// Reparses after edits: incrementally when the tree saw every edit, from
+    /// scratch after a full replacement. A document without a tree stays without
+    /// one until it is replaced or reopened: it has no grammar, was too big, or its
+    /// parse was given up, and trying again on every keystroke would cost the most
+    /// exactly where it helps the least.
+    fn update_syntax(&mut self, replaced: bool) {
+        if replaced {
+            self.syntax = Grammar::detect(&self.language_id, file_name(&self.uri))
+                .and_then(|grammar| SyntaxTree::parse(grammar, &self.rope));
+        } else if let Some(tree) = &mut self.syntax
+            && !tree.reparse(&self.rope)
+        {
+            self.syntax = None;
+        }
     }
 
     /// The chars a range from a request covers, or why it names no place here.
@@ -68,6 +107,12 @@ impl Document {
     ) -> Result<std::ops::Range<usize>, PositionError> {
         position::char_range(&self.rope, range, encoding, Resolve::Strict)
     }
+}
+
+/// The last segment of a URI's path, which is all language detection needs.
+fn file_name(uri: &str) -> &str {
+    let path = uri.split(['?', '#']).next().unwrap_or(uri);
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// Every open document, keyed by URI. No guard outlives a method call here, so no
