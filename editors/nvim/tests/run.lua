@@ -1,0 +1,423 @@
+-- End-to-end tests of the Neovim plugin: each test starts a real Neovim (`--embed
+-- --headless`, driven over RPC as a UI would drive it) with the plugin, which starts
+-- the real aumatron-lsp with the real model; cloud tests point a provider at the
+-- loopback fake (tests/fake_cloud.py). Run by tests/run.sh, which isolates the XDG
+-- folders and the keyring; prints `N passed, N failed`.
+--
+-- Usage: nvim --headless -u NONE -i NONE -l run.lua [name-filter]
+
+local env = vim.env
+local NVIM = assert(env.AUMATRON_NVIM, 'AUMATRON_NVIM is not set')
+local PLUGIN = assert(env.AUMATRON_NVIM_PLUGIN, 'AUMATRON_NVIM_PLUGIN is not set')
+local WORK = assert(env.AUMATRON_TEST_DIR, 'AUMATRON_TEST_DIR is not set')
+local REPO = assert(env.AUMATRON_REPO, 'AUMATRON_REPO is not set')
+local FAKE = env.AUMATRON_FAKE_CLOUD -- http://127.0.0.1:PORT, when the fake runs
+local filter = _G.arg and _G.arg[1] or nil
+
+vim.opt.runtimepath:prepend(PLUGIN)
+
+local uv = vim.uv
+
+---@param fmt string
+local function say(fmt, ...)
+  io.stdout:write(fmt:format(...) .. '\n')
+  io.stdout:flush()
+end
+
+-- Assertions -----------------------------------------------------------------
+
+local function fail(message, level)
+  error(message, (level or 1) + 1)
+end
+
+local function eq(actual, expected, what)
+  if not vim.deep_equal(actual, expected) then
+    fail(('%s: expected %s, got %s'):format(what, vim.inspect(expected), vim.inspect(actual)), 2)
+  end
+end
+
+local function truthy(value, what)
+  if not value then
+    fail(what, 2)
+  end
+  return value
+end
+
+local function contains(haystack, needle, what)
+  if type(haystack) ~= 'string' or not haystack:find(needle, 1, true) then
+    fail(('%s: %s does not contain %s'):format(what, vim.inspect(haystack), vim.inspect(needle)), 2)
+  end
+end
+
+--- Polls `fn` until it returns a truthy value or `seconds` pass.
+local function wait_until(seconds, what, fn)
+  local deadline = uv.now() + seconds * 1000
+  while true do
+    local value = fn()
+    if value then
+      return value
+    end
+    if uv.now() > deadline then
+      fail(('timed out after %ds waiting for %s'):format(seconds, what), 2)
+    end
+    vim.wait(50)
+  end
+end
+
+-- A Neovim under test --------------------------------------------------------
+
+local Child = {}
+Child.__index = Child
+
+--- Starts Neovim with tests/init.lua and `settings` for the server.
+---@param opts { settings: table?, layout: string?, init: string? }?
+function Child.start(opts)
+  opts = opts or {}
+  local child_env = {
+    AUMATRON_TEST_SETTINGS = vim.json.encode(opts.settings or vim.empty_dict()),
+    AUMATRON_TEST_LAYOUT = opts.layout or 'float',
+  }
+  local init = opts.init or (PLUGIN .. '/tests/init.lua')
+  local cmd = { NVIM, '--embed', '--headless', '-n', '-i', 'NONE', '-u', init }
+  local chan = vim.fn.jobstart(cmd, { rpc = true, env = child_env, cwd = WORK })
+  truthy(chan > 0, 'could not start ' .. NVIM)
+  local self = setmetatable({ chan = chan }, Child)
+  -- The first request waits for start-up to finish.
+  self:lua('return true')
+  return self
+end
+
+function Child:lua(code, ...)
+  return vim.rpcrequest(self.chan, 'nvim_exec_lua', code, { ... })
+end
+
+function Child:cmd(command)
+  return vim.rpcrequest(self.chan, 'nvim_command', command)
+end
+
+--- Types keys as a user would; they are handled after the call returns.
+function Child:type(keys)
+  vim.rpcrequest(self.chan, 'nvim_input', keys)
+end
+
+function Child:wait(seconds, what, code, ...)
+  local args = { ... }
+  return wait_until(seconds, what, function()
+    return self:lua(code, unpack(args))
+  end)
+end
+
+--- Opens a copy of `examples/<name>` and waits for the server to attach.
+function Child:open_example(name)
+  local path = WORK .. '/' .. name
+  vim.fn.writefile(vim.fn.readfile(REPO .. '/examples/' .. name, 'b'), path, 'b')
+  self:cmd('edit ' .. vim.fn.fnameescape(path))
+  self:wait(30, 'the aumatron client to attach', [[
+    local client = vim.lsp.get_clients({ bufnr = 0, name = 'aumatron' })[1]
+    return client ~= nil and client.initialized == true
+  ]])
+  return path
+end
+
+--- Waits for the newest task to end and returns its record.
+function Child:wait_task_end(seconds)
+  return self:wait(seconds, 'the task to end', [[
+    local task = T.last_task()
+    if task and task.status ~= 'running' then
+      return task
+    end
+  ]])
+end
+
+function Child:notes()
+  return self:lua('return T.notes')
+end
+
+function Child:stop()
+  pcall(vim.rpcnotify, self.chan, 'nvim_command', 'qall!')
+  if vim.fn.jobwait({ self.chan }, 5000)[1] == -1 then
+    vim.fn.jobstop(self.chan)
+  end
+end
+
+-- The fake cloud --------------------------------------------------------------
+
+local function fake(method, path, body)
+  local cmd = { 'python3', '-c', [[
+import json, sys, urllib.request
+method, url, body = sys.argv[1], sys.argv[2], sys.argv[3]
+data = body.encode() if body else None
+request = urllib.request.Request(url, data=data, method=method,
+                                 headers={"content-type": "application/json"})
+with urllib.request.urlopen(request, timeout=10) as response:
+    sys.stdout.write(response.read().decode())
+]], method, FAKE .. path, body and vim.json.encode(body) or '' }
+  local result = vim.system(cmd, { text = true }):wait(15000)
+  truthy(result.code == 0, 'fake cloud ' .. path .. ': ' .. tostring(result.stderr))
+  return result.stdout ~= '' and vim.json.decode(result.stdout) or nil
+end
+
+local function cloud_settings(extra)
+  return vim.tbl_deep_extend('force', {
+    providers = {
+      openai = { baseUrl = FAKE .. '/v1' },
+      anthropic = { baseUrl = FAKE },
+    },
+    ['local'] = { maxOutputTokens = 32 },
+  }, extra or {})
+end
+
+-- Tests -----------------------------------------------------------------------
+
+local tests = {}
+
+---@param name string
+---@param fn fun()
+---@param opts { cloud: boolean? }?
+local function test(name, fn, opts)
+  table.insert(tests, { name = name, fn = fn, cloud = opts and opts.cloud })
+end
+
+local children = {}
+local function child(opts)
+  local c = Child.start(opts)
+  table.insert(children, c)
+  return c
+end
+
+test('ranges follow the selection in utf-8, utf-16 and utf-32', function()
+  local range = require('aumatron.range')
+  local buf = vim.api.nvim_create_buf(false, true)
+  -- 'é' is 2 bytes, 1 UTF-16 unit; '𐐀' is 4 bytes, 2 UTF-16 units, 1 UTF-32 unit.
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, { 'aé𐐀b', 'second line', 'last' })
+  -- Select from 'é' (byte 1) through '𐐀' (starts at byte 3) on line 1.
+  local expected = {
+    ['utf-8'] = { 1, 7 },
+    ['utf-16'] = { 1, 4 },
+    ['utf-32'] = { 1, 3 },
+  }
+  for encoding, columns in pairs(expected) do
+    local r = range.charwise(buf, { 1, 1 }, { 1, 3 }, encoding)
+    eq(r, {
+      start = { line = 0, character = columns[1] },
+      ['end'] = { line = 0, character = columns[2] },
+    }, 'charwise range in ' .. encoding)
+  end
+  -- Backwards selections are put in order; a column past the end takes the line break.
+  eq(range.charwise(buf, { 2, 999 }, { 1, 0 }, 'utf-16'), {
+    start = { line = 0, character = 0 },
+    ['end'] = { line = 2, character = 0 },
+  }, 'backwards selection to the end of a line')
+  -- With 'selection' exclusive, the end column is already past the last character.
+  eq(range.charwise(buf, { 1, 1 }, { 1, 3 }, 'utf-16', true), {
+    start = { line = 0, character = 1 },
+    ['end'] = { line = 0, character = 2 },
+  }, 'exclusive selection')
+  eq(range.lines(3, 2), {
+    start = { line = 1, character = 0 },
+    ['end'] = { line = 3, character = 0 },
+  }, 'whole lines, reaching the end of the buffer')
+  vim.api.nvim_buf_delete(buf, { force = true })
+end)
+
+test('statusline text and dollar amounts', function()
+  local budget = require('aumatron.budget')
+  eq(budget.format_usd(0), '$0', 'zero')
+  eq(budget.format_usd(10), '$10', 'whole dollars')
+  eq(budget.format_usd(1.234567), '$1.23', 'cents')
+  eq(budget.format_usd(0.0012), '$0.0012', 'below a cent')
+  eq(budget.format_usd(0.00005), '<$0.0001', 'tiny')
+  local saved = budget.state
+  budget.state = nil
+  eq(budget.statusline(), '', 'before any budget')
+  budget.state = { state = 'ok', spentUsd = 1.234567, capUsd = 10 }
+  eq(budget.statusline(), 'AI $1.23/$10', 'ok')
+  budget.state = { state = 'warning', spentUsd = 8.4, capUsd = 10 }
+  eq(budget.statusline(), 'AI $8.40/$10 warning', 'warning')
+  eq(budget.highlight(), 'AumatronBudgetWarning', 'warning highlight')
+  budget.state = { state = 'exhausted', spentUsd = 10, capUsd = 10 }
+  eq(budget.statusline(), 'AI $10/$10 exhausted', 'exhausted')
+  budget.state = { state = 'local-only', spentUsd = 0, capUsd = 10 }
+  eq(budget.statusline(), 'AI local only', 'local only')
+  budget.state = saved
+end)
+
+test('completion for :Aumatron', function()
+  local command = require('aumatron.command')
+  eq(command.complete('', 'Aumatron '), command.subcommands, 'subcommands')
+  eq(command.complete('ex', "'<,'>Aumatron ex"), { 'explain' }, 'after a range')
+  eq(command.complete('', 'Aumatron explain '), { 'local', 'cloud', 'openai', 'anthropic' }, 'targets')
+  eq(command.complete('s', 'Aumatron key s'), { 'set' }, 'key actions')
+  eq(command.complete('op', 'Aumatron key set op'), { 'openai' }, 'providers')
+  eq(command.complete('', 'Aumatron budget '), {}, 'nothing after budget')
+end)
+
+test('vim.lsp.enable("aumatron") alone starts the server with streaming declared', function()
+  local c = child({ init = PLUGIN .. '/tests/init_minimal.lua' })
+  c:open_example('word_count.rs')
+  local info = c:lua([[
+    local client = vim.lsp.get_clients({ bufnr = 0, name = 'aumatron' })[1]
+    return {
+      declared = client.config.capabilities.experimental.aumatron,
+      offered = client.server_capabilities.experimental.aumatron,
+      encoding = client.offset_encoding,
+      command = vim.fn.exists(':Aumatron'),
+    }
+  ]])
+  eq(info.declared, { taskOutput = true }, 'declared capability')
+  eq(info.offered.taskOutput, true, 'the server streams')
+  eq(info.encoding, 'utf-8', 'negotiated position encoding')
+  eq(info.command, 2, ':Aumatron exists')
+end)
+
+test('a visual range, then :Aumatron explain, streams the answer into a float', function()
+  local c = child({ settings = { ['local'] = { maxOutputTokens = 48 } } })
+  c:open_example('word_count.rs')
+  local before = c:lua('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
+  -- Select the function's first three lines, as a user would, and run the command.
+  c:type('5GVjj:Aumatron explain<CR>')
+  local task = c:wait_task_end(120)
+  eq(task.status, 'done', 'task status')
+  eq(task.kind, 'explain', 'task kind')
+  eq(task.provider, 'local', 'provider')
+  truthy(task.updates > 2, 'several notifications arrived: ' .. tostring(task.updates))
+  truthy(vim.trim(task.text or '') ~= '', 'the answer is not empty')
+
+  local output = truthy(c:lua('return T.output()'), 'the output window is open')
+  eq(output.floating, true, 'the window floats')
+  eq(output.text, task.text, 'the window shows the final answer')
+  eq(output.task, task.id, 'the window shows this task')
+
+  -- While the task ran, the float already held part of the answer.
+  local snapshots = c:lua('return T.snapshots')
+  local partial = vim.tbl_filter(function(s)
+    return s.output and s.output.floating and s.output.text ~= ''
+  end, snapshots)
+  truthy(#partial > 0, 'text appeared in the float while the task was running')
+  local first = partial[1].output.text
+  truthy(#first < #task.text or #partial > 1, 'the float filled in steps')
+
+  -- Explain makes no edit when the answer streams, and the cursor stays put.
+  eq(c:lua('return vim.api.nvim_buf_get_lines(0, 0, -1, false)'), before, 'the buffer is unchanged')
+  eq(c:lua('return vim.bo.filetype'), 'rust', 'focus stays in the source buffer')
+end)
+
+test(':Aumatron cancel stops a long task', function()
+  local c = child({ settings = { ['local'] = { maxOutputTokens = 2048 } } })
+  c:open_example('word_count.rs')
+  c:type(':%Aumatron explain<CR>')
+  c:wait(120, 'the first text', [[
+    local task = T.last_task()
+    return task and task.status == 'running' and (task.text or '') ~= ''
+  ]])
+  c:cmd('Aumatron cancel')
+  local task = c:wait_task_end(30)
+  eq(task.status, 'cancelled', 'task status')
+  truthy(task.output_tokens < 2048, 'generation stopped early: ' .. tostring(task.output_tokens))
+  contains(c:lua('return T.output().text'), 'Cancelled', 'the window says so')
+  -- Nothing is left to cancel.
+  c:cmd('Aumatron cancel')
+  contains(c:lua('return T.notes[#T.notes].message'), 'no task is running', 'second cancel')
+end)
+
+test(':Aumatron draft inserts the server edit after the selection', function()
+  local c = child({ settings = { ['local'] = { maxOutputTokens = 40 } } })
+  c:open_example('word_count.rs')
+  local before = c:lua('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
+  c:type('5GVjj:Aumatron draft<CR>')
+  c:wait(10, 'the draft prompt', [[return vim.fn.mode() == 'c']])
+  c:type('Write a one-line comment saying what the function returns<CR>')
+  local task = c:wait_task_end(120)
+  eq(task.status, 'done', 'task status')
+  eq(task.kind, 'draft', 'task kind')
+  local after = c:wait(10, 'the edit', [[
+    local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+    if #lines > select(1, ...) then return lines end
+  ]], #before)
+  -- The lines up to the end of the selection are untouched; the draft follows them.
+  eq(vim.list_slice(after, 1, 7), vim.list_slice(before, 1, 7), 'lines up to the selection')
+  eq(vim.list_slice(after, #after - (#before - 7) + 1), vim.list_slice(before, 8), 'lines after the draft')
+end)
+
+test('split layout: :Aumatron summarise on the current line', function()
+  local c = child({ layout = 'split', settings = { ['local'] = { maxOutputTokens = 24 } } })
+  c:open_example('release-notes.md')
+  c:cmd('normal! 3G')
+  c:cmd('Aumatron summarise')
+  local task = c:wait_task_end(120)
+  eq(task.status, 'done', 'task status')
+  local output = truthy(c:lua('return T.output()'), 'the output window is open')
+  eq(output.floating, false, 'a split, not a float')
+  eq(output.text, task.text, 'the split shows the answer')
+  eq(c:lua('return #vim.api.nvim_tabpage_list_wins(0)'), 2, 'two windows')
+end)
+
+test(':checkhealth aumatron runs without errors', function()
+  local c = child()
+  c:open_example('word_count.rs')
+  c:cmd('checkhealth aumatron')
+  local text = c:lua([[return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')]])
+  contains(text, 'aumatron: server', 'server section')
+  contains(text, 'server found', 'server found')
+  contains(text, 'aumatron-lsp 0.', 'server version')
+  contains(text, 'OK model', 'the model was found')
+  contains(text, 'aumatron: keys and budget', 'keys and budget section')
+  truthy(not text:find('ERROR'), 'no errors:\n' .. text)
+end)
+
+test('the help file has tags and :help finds them', function()
+  local doc = WORK .. '/help/doc'
+  vim.fn.mkdir(doc, 'p')
+  vim.fn.writefile(vim.fn.readfile(PLUGIN .. '/doc/aumatron.txt', 'b'), doc .. '/aumatron.txt', 'b')
+  vim.cmd('helptags ' .. vim.fn.fnameescape(doc))
+  local tags = vim.fn.readfile(doc .. '/tags')
+  local names = vim.tbl_map(function(line)
+    return vim.split(line, '\t')[1]
+  end, tags)
+  for _, tag in ipairs({ 'aumatron', 'aumatron-setup', ':Aumatron', 'aumatron-statusline', 'aumatron-health' }) do
+    truthy(vim.list_contains(names, tag), 'tag ' .. tag .. ' in ' .. table.concat(names, ' '))
+  end
+  vim.opt.runtimepath:prepend(WORK .. '/help')
+  vim.cmd('help aumatron-statusline')
+  contains(vim.api.nvim_buf_get_name(0), 'aumatron.txt', 'help buffer')
+  vim.cmd('helpclose')
+end)
+
+-- Run -------------------------------------------------------------------------
+
+local passed, failed = 0, 0
+for _, t in ipairs(tests) do
+  if filter and not t.name:find(filter, 1, true) then
+    goto continue
+  end
+  if t.cloud and not FAKE then
+    say('FAIL %s: the fake cloud is not running (AUMATRON_FAKE_CLOUD)', t.name)
+    failed = failed + 1
+    goto continue
+  end
+  do
+    local started = uv.hrtime()
+    local ok, err = xpcall(t.fn, debug.traceback)
+    for _, c in ipairs(children) do
+      if not ok then
+        pcall(function()
+          say('  messages in that Neovim: %s', vim.inspect(c:notes()))
+        end)
+      end
+      c:stop()
+    end
+    children = {}
+    local seconds = (uv.hrtime() - started) / 1e9
+    if ok then
+      passed = passed + 1
+      say('ok   %s (%.1f s)', t.name, seconds)
+    else
+      failed = failed + 1
+      say('FAIL %s (%.1f s)\n  %s', t.name, seconds, tostring(err):gsub('\n', '\n  '))
+    end
+  end
+  ::continue::
+end
+
+say('%d passed, %d failed', passed, failed)
+os.exit(failed == 0 and 0 or 1)
