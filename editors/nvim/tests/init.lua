@@ -39,7 +39,8 @@ vim.api.nvim_create_autocmd('User', {
   callback = function(event)
     local data = event.data
     local task = require('aumatron.tasks').by_key[data.client_id .. '/' .. data.id]
-    local record = vim.tbl_extend('force', data, { text = task and task.text, updates = task and task.updates })
+    local record =
+      vim.tbl_extend('force', data, { text = task and task.text, updates = task and task.updates })
     local last = T.tasks[#T.tasks]
     if last and last.id == data.id then
       T.tasks[#T.tasks] = record

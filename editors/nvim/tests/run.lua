@@ -13,6 +13,7 @@ local WORK = assert(env.AUMATRON_TEST_DIR, 'AUMATRON_TEST_DIR is not set')
 local REPO = assert(env.AUMATRON_REPO, 'AUMATRON_REPO is not set')
 local FAKE = env.AUMATRON_FAKE_CLOUD -- http://127.0.0.1:PORT, when the fake runs
 local filter = _G.arg and _G.arg[1] or nil
+math.randomseed(os.time() + vim.fn.getpid())
 
 vim.opt.runtimepath:prepend(PLUGIN)
 
@@ -73,10 +74,10 @@ Child.__index = Child
 ---@param opts { settings: table?, layout: string?, init: string? }?
 function Child.start(opts)
   opts = opts or {}
-  local child_env = {
+  local child_env = vim.tbl_extend('force', Child.env or {}, {
     AUMATRON_TEST_SETTINGS = vim.json.encode(opts.settings or vim.empty_dict()),
     AUMATRON_TEST_LAYOUT = opts.layout or 'float',
-  }
+  })
   local init = opts.init or (PLUGIN .. '/tests/init.lua')
   local cmd = { NVIM, '--embed', '--headless', '-n', '-i', 'NONE', '-u', init }
   local chan = vim.fn.jobstart(cmd, { rpc = true, env = child_env, cwd = WORK })
@@ -112,21 +113,29 @@ function Child:open_example(name)
   local path = WORK .. '/' .. name
   vim.fn.writefile(vim.fn.readfile(REPO .. '/examples/' .. name, 'b'), path, 'b')
   self:cmd('edit ' .. vim.fn.fnameescape(path))
-  self:wait(30, 'the aumatron client to attach', [[
+  self:wait(
+    30,
+    'the aumatron client to attach',
+    [[
     local client = vim.lsp.get_clients({ bufnr = 0, name = 'aumatron' })[1]
     return client ~= nil and client.initialized == true
-  ]])
+  ]]
+  )
   return path
 end
 
 --- Waits for the newest task to end and returns its record.
 function Child:wait_task_end(seconds)
-  return self:wait(seconds, 'the task to end', [[
+  return self:wait(
+    seconds,
+    'the task to end',
+    [[
     local task = T.last_task()
     if task and task.status ~= 'running' then
       return task
     end
-  ]])
+  ]]
+  )
 end
 
 function Child:notes()
@@ -143,7 +152,10 @@ end
 -- The fake cloud --------------------------------------------------------------
 
 local function fake(method, path, body)
-  local cmd = { 'python3', '-c', [[
+  local cmd = {
+    'python3',
+    '-c',
+    [[
 import json, sys, urllib.request
 method, url, body = sys.argv[1], sys.argv[2], sys.argv[3]
 data = body.encode() if body else None
@@ -151,7 +163,11 @@ request = urllib.request.Request(url, data=data, method=method,
                                  headers={"content-type": "application/json"})
 with urllib.request.urlopen(request, timeout=10) as response:
     sys.stdout.write(response.read().decode())
-]], method, FAKE .. path, body and vim.json.encode(body) or '' }
+]],
+    method,
+    FAKE .. path,
+    body and vim.json.encode(body) or '',
+  }
   local result = vim.system(cmd, { text = true }):wait(15000)
   truthy(result.code == 0, 'fake cloud ' .. path .. ': ' .. tostring(result.stderr))
   return result.stdout ~= '' and vim.json.decode(result.stdout) or nil
@@ -246,7 +262,11 @@ test('completion for :Aumatron', function()
   local command = require('aumatron.command')
   eq(command.complete('', 'Aumatron '), command.subcommands, 'subcommands')
   eq(command.complete('ex', "'<,'>Aumatron ex"), { 'explain' }, 'after a range')
-  eq(command.complete('', 'Aumatron explain '), { 'local', 'cloud', 'openai', 'anthropic' }, 'targets')
+  eq(
+    command.complete('', 'Aumatron explain '),
+    { 'local', 'cloud', 'openai', 'anthropic' },
+    'targets'
+  )
   eq(command.complete('s', 'Aumatron key s'), { 'set' }, 'key actions')
   eq(command.complete('op', 'Aumatron key set op'), { 'openai' }, 'providers')
   eq(command.complete('', 'Aumatron budget '), {}, 'nothing after budget')
@@ -306,10 +326,14 @@ test(':Aumatron cancel stops a long task', function()
   local c = child({ settings = { ['local'] = { maxOutputTokens = 2048 } } })
   c:open_example('word_count.rs')
   c:type(':%Aumatron explain<CR>')
-  c:wait(120, 'the first text', [[
+  c:wait(
+    120,
+    'the first text',
+    [[
     local task = T.last_task()
     return task and task.status == 'running' and (task.text or '') ~= ''
-  ]])
+  ]]
+  )
   c:cmd('Aumatron cancel')
   local task = c:wait_task_end(30)
   eq(task.status, 'cancelled', 'task status')
@@ -330,13 +354,22 @@ test(':Aumatron draft inserts the server edit after the selection', function()
   local task = c:wait_task_end(120)
   eq(task.status, 'done', 'task status')
   eq(task.kind, 'draft', 'task kind')
-  local after = c:wait(10, 'the edit', [[
+  local after = c:wait(
+    10,
+    'the edit',
+    [[
     local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
     if #lines > select(1, ...) then return lines end
-  ]], #before)
+  ]],
+    #before
+  )
   -- The lines up to the end of the selection are untouched; the draft follows them.
   eq(vim.list_slice(after, 1, 7), vim.list_slice(before, 1, 7), 'lines up to the selection')
-  eq(vim.list_slice(after, #after - (#before - 7) + 1), vim.list_slice(before, 8), 'lines after the draft')
+  eq(
+    vim.list_slice(after, #after - (#before - 7) + 1),
+    vim.list_slice(before, 8),
+    'lines after the draft'
+  )
 end)
 
 test('split layout: :Aumatron summarise on the current line', function()
@@ -374,7 +407,13 @@ test('the help file has tags and :help finds them', function()
   local names = vim.tbl_map(function(line)
     return vim.split(line, '\t')[1]
   end, tags)
-  for _, tag in ipairs({ 'aumatron', 'aumatron-setup', ':Aumatron', 'aumatron-statusline', 'aumatron-health' }) do
+  for _, tag in ipairs({
+    'aumatron',
+    'aumatron-setup',
+    ':Aumatron',
+    'aumatron-statusline',
+    'aumatron-health',
+  }) do
     truthy(vim.list_contains(names, tag), 'tag ' .. tag .. ' in ' .. table.concat(names, ' '))
   end
   vim.opt.runtimepath:prepend(WORK .. '/help')
@@ -383,10 +422,227 @@ test('the help file has tags and :help finds them', function()
   vim.cmd('helpclose')
 end)
 
+-- Cloud tests: the loopback fake stands in for the providers.
+
+local function random_key()
+  return ('sk-nvimtest-%08x%08x'):format(math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+end
+
+--- Waits until the budget says whether `provider` has a key, and returns the budget.
+local function wait_has_key(c, provider, has_key)
+  return c:wait(
+    30,
+    ('%s hasKey = %s'):format(provider, tostring(has_key)),
+    [[
+    local provider, wanted = ...
+    local state = require('aumatron').budget()
+    for _, p in ipairs(state and state.providers or {}) do
+      if p.id == provider and p.hasKey == wanted then
+        return state
+      end
+    end
+  ]],
+    provider,
+    has_key
+  )
+end
+
+--- Types `:Aumatron key set <provider>` and the key into its prompt.
+local function set_key(c, provider, key)
+  c:type(':Aumatron key set ' .. provider .. '<CR>')
+  c:wait(10, 'the key prompt', [[return vim.fn.mode() == 'c']])
+  c:type(key .. '<CR>')
+  return wait_has_key(c, provider, true)
+end
+
+--- Every file under `dir`, read whole.
+local function files_under(dir)
+  local found = {}
+  for name, kind in vim.fs.dir(dir, { depth = 10 }) do
+    if kind == 'file' then
+      local path = dir .. '/' .. name
+      local handle = io.open(path, 'rb')
+      if handle then
+        found[path] = handle:read('*a')
+        handle:close()
+      end
+    end
+  end
+  return found
+end
+
+test('key set and remove go through the real keyring, and the key is never logged', function()
+  local key = random_key()
+  local c = child({ settings = cloud_settings() })
+  -- At DEBUG Neovim logs every request's parameters; the plugin must keep the key out.
+  c:lua([[vim.lsp.log.set_level('debug')]])
+  c:open_example('word_count.rs')
+  set_key(c, 'openai', key)
+  c:wait(
+    10,
+    'the confirmation',
+    [[
+    for _, note in ipairs(T.notes) do
+      if note.message:find('key for openai stored', 1, true) then return true end
+    end
+  ]]
+  )
+  c:stop()
+
+  -- A new Neovim, so a new server process: the key comes back from the keyring.
+  local again = child({ settings = cloud_settings() })
+  again:open_example('word_count.rs')
+  wait_has_key(again, 'openai', true)
+  again:cmd('Aumatron key remove openai')
+  wait_has_key(again, 'openai', false)
+  again:wait(
+    10,
+    'the removal to be confirmed',
+    [[
+    for _, note in ipairs(T.notes) do
+      if note.message:find('key for openai removed', 1, true) then return true end
+    end
+  ]]
+  )
+  again:stop()
+
+  local third = child({ settings = cloud_settings() })
+  third:open_example('word_count.rs')
+  wait_has_key(third, 'openai', false)
+  third:stop()
+
+  -- The key is nowhere on disk: not in Neovim's LSP log (which did log the
+  -- removeKey request), its state or shada, nor the server's log.
+  local lsp_log = env.XDG_STATE_HOME .. '/nvim/lsp.log'
+  local files = files_under(env.XDG_STATE_HOME)
+  files[env.AUMATRON_LOG_FILE] = table.concat(vim.fn.readfile(env.AUMATRON_LOG_FILE), '\n')
+  contains(files[lsp_log], 'aumatron.removeKey', 'the LSP log recorded requests')
+  for path, text in pairs(files) do
+    truthy(not text:find(key, 1, true), 'the key is in ' .. path)
+  end
+end, { cloud = true })
+
+test('the statusline shows the spend after a cloud task', function()
+  local key = random_key()
+  fake('POST', '/_control/reset')
+  fake('POST', '/_control/keys', { keys = { key } })
+  fake('POST', '/_control/script', {
+    path = '/v1/chat/completions',
+    steps = {
+      { text = 'The loopback provider explains it.', usage = { input = 1000, output = 500 } },
+    },
+  })
+  local c = child({ settings = cloud_settings() })
+  c:lua([[vim.o.statusline = "%{%v:lua.require'aumatron'.statusline()%}"]])
+  local function statusline()
+    return c:lua([[return vim.api.nvim_eval_statusline(vim.o.statusline, {}).str]])
+  end
+  c:open_example('word_count.rs')
+  set_key(c, 'openai', key)
+  eq(statusline(), 'AI $0/$10', 'the statusline before any spend')
+  local events = c:lua('return T.budgets')
+
+  c:type('5GVjj:Aumatron explain openai<CR>')
+  local task = c:wait_task_end(60)
+  eq(task.status, 'done', 'task status')
+  eq(task.provider, 'openai', 'provider')
+  eq(task.cost_usd, 0.0012, 'charge: 1000 in and 500 out tokens of gpt-4.1-mini')
+  eq(
+    c:lua('return T.output().text'),
+    'The loopback provider explains it.',
+    'the answer in the window'
+  )
+  contains(c:lua('return T.output().footer[1][1]'), '$0.0012', 'the charge in the footer')
+
+  c:wait(
+    10,
+    'the statusline to show the spend',
+    [[
+    return vim.api.nvim_eval_statusline(vim.o.statusline, {}).str == 'AI $0.0012/$10'
+  ]]
+  )
+  truthy(c:lua('return T.budgets') > events, 'User AumatronBudget fired')
+
+  -- The request carried the key the user typed, and only the selected lines.
+  local requests = fake('GET', '/_control/requests')
+  eq(#requests, 1, 'requests sent to the provider')
+  eq(requests[1].headers.authorization, 'Bearer ' .. key, 'the key in the request')
+  local body = vim.json.encode(requests[1].body)
+  contains(body, 'pub fn top_words', 'the selection was sent')
+  truthy(
+    not body:find('use std::collections', 1, true),
+    'lines outside the selection were not sent'
+  )
+
+  local report = c:lua([[return vim.api.nvim_exec2('Aumatron budget', { output = true }).output]])
+  contains(report, 'spent $0.0012 of $10', 'the budget report')
+  contains(
+    report,
+    'last: ' .. task.id .. ' on openai gpt-4.1-mini, 1000 in / 500 out tokens, $0.0012',
+    'last request'
+  )
+  c:cmd('Aumatron key remove openai')
+  wait_has_key(c, 'openai', false)
+end, { cloud = true })
+
+test(':Aumatron budget and :Aumatron cap', function()
+  local c = child({ settings = cloud_settings() })
+  c:open_example('word_count.rs')
+  c:wait(30, 'the first budget', [[return require('aumatron').budget() ~= nil]])
+  local report = c:lua([[return vim.api.nvim_exec2('Aumatron budget', { output = true }).output]])
+  contains(report, 'Aumatron budget for ', 'title')
+  contains(
+    report,
+    'spent $0 of $10; reserved $0; remaining $10; state ok (warning from 80%)',
+    'totals'
+  )
+  contains(report, 'openai     OpenAI gpt-4.1-mini (key missing): $0 in 0 requests', 'openai line')
+  contains(report, 'anthropic  Anthropic claude-haiku-4-5 (key missing)', 'anthropic line')
+  contains(
+    c:lua([[return table.concat(vim.fn.split(vim.fn.execute('messages'), '\n'), '\n')]]),
+    'spent $0 of $10',
+    ':messages keeps it'
+  )
+
+  c:cmd('Aumatron cap 5')
+  c:wait(10, 'the new cap', [[return require('aumatron').statusline() == 'AI $0/$5']])
+  local config =
+    table.concat(vim.fn.readfile(Child.env.XDG_CONFIG_HOME .. '/aumatron/config.toml'), '\n')
+  contains(config, 'monthlyCapUsd = 5', 'the cap is in the config file')
+  c:cmd('Aumatron cap lots')
+  contains(
+    c:lua('return T.notes[#T.notes].message'),
+    'usage: :Aumatron cap',
+    'a bad cap is refused'
+  )
+end, { cloud = true })
+
+test('cloud errors are reported: unknown provider, missing key', function()
+  local c = child({ settings = cloud_settings() })
+  c:open_example('word_count.rs')
+  c:wait(30, 'the first budget', [[return require('aumatron').budget() ~= nil]])
+  c:type('5G:Aumatron explain nosuch<CR>')
+  c:wait(
+    10,
+    'an error',
+    [[
+    local note = T.notes[#T.notes]
+    return note and note.level == vim.log.levels.ERROR and note.message:find('nosuch') ~= nil
+  ]]
+  )
+  -- No key for openai: the task fails before anything is sent.
+  fake('POST', '/_control/reset')
+  c:type('5G:Aumatron explain openai<CR>')
+  local task = c:wait_task_end(30)
+  eq(task.status, 'failed', 'task status')
+  contains(c:lua('return T.output().text'), 'Failed:', 'the window says why')
+  eq(#fake('GET', '/_control/requests'), 0, 'nothing reached the provider')
+end, { cloud = true })
+
 -- Run -------------------------------------------------------------------------
 
 local passed, failed = 0, 0
-for _, t in ipairs(tests) do
+for index, t in ipairs(tests) do
   if filter and not t.name:find(filter, 1, true) then
     goto continue
   end
@@ -396,6 +652,11 @@ for _, t in ipairs(tests) do
     goto continue
   end
   do
+    -- Each test gets its own config and data folders: its own ledger and config file.
+    local base = ('%s/../test-%d'):format(WORK, index)
+    Child.env = { XDG_CONFIG_HOME = base .. '/config', XDG_DATA_HOME = base .. '/data' }
+    vim.fn.mkdir(Child.env.XDG_CONFIG_HOME, 'p')
+    vim.fn.mkdir(Child.env.XDG_DATA_HOME, 'p')
     local started = uv.hrtime()
     local ok, err = xpcall(t.fn, debug.traceback)
     for _, c in ipairs(children) do

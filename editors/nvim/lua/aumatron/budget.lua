@@ -180,7 +180,10 @@ function M.show()
     return
   end
   if not lsp_client.supports_budget(client) then
-    lsp_client.notify('this aumatron-lsp does not report a budget; update the server', vim.log.levels.ERROR)
+    lsp_client.notify(
+      'this aumatron-lsp does not report a budget; update the server',
+      vim.log.levels.ERROR
+    )
     return
   end
   -- Synchronous, so the report is printed before the command returns (and can be

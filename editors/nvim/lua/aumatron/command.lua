@@ -74,7 +74,10 @@ function M.run(command)
   end
   if is_task[sub] then
     if #args > 2 then
-      lsp_client.notify(('usage: :Aumatron %s [local|cloud|<provider>]'):format(sub), vim.log.levels.ERROR)
+      lsp_client.notify(
+        ('usage: :Aumatron %s [local|cloud|<provider>]'):format(sub),
+        vim.log.levels.ERROR
+      )
       return
     end
     run_task(sub, args[2], command)
@@ -94,7 +97,10 @@ function M.run(command)
   elseif sub == 'cap' then
     local usd = tonumber(args[2])
     if not usd or usd < 0 then
-      lsp_client.notify('usage: :Aumatron cap <dollars>, for example :Aumatron cap 5', vim.log.levels.ERROR)
+      lsp_client.notify(
+        'usage: :Aumatron cap <dollars>, for example :Aumatron cap 5',
+        vim.log.levels.ERROR
+      )
       return
     end
     require('aumatron.budget').set_cap(usd)

@@ -25,7 +25,9 @@ local function doctor_env(config)
   -- The doctor reads the config file but not the editor's settings, so a model set
   -- in `settings` is handed to it the way the server would find it.
   local settings = config and config.settings and config.settings.aumatron
-  local model = type(settings) == 'table' and type(settings['local']) == 'table' and settings['local'].modelPath
+  local model = type(settings) == 'table'
+    and type(settings['local']) == 'table'
+    and settings['local'].modelPath
   if type(model) == 'string' and model ~= '' then
     env.AUMATRON_MODEL = vim.fn.expand(model)
   end
@@ -87,7 +89,11 @@ end
 ---@param config table?
 local function check_model(executable, config)
   health.start('aumatron: model and folders (aumatron-lsp doctor)')
-  local ok, system = pcall(vim.system, { executable, 'doctor' }, { text = true, env = doctor_env(config) })
+  local ok, system = pcall(
+    vim.system,
+    { executable, 'doctor' },
+    { text = true, env = doctor_env(config) }
+  )
   if not ok then
     health.error('could not run the doctor: ' .. tostring(system))
     return
@@ -107,7 +113,9 @@ local function check_model(executable, config)
     end
   end
   if not seen then
-    health.error(('the doctor said nothing (exit %s): %s'):format(result.code, vim.trim(result.stderr or '')))
+    health.error(
+      ('the doctor said nothing (exit %s): %s'):format(result.code, vim.trim(result.stderr or ''))
+    )
   end
 end
 
@@ -124,13 +132,19 @@ local function check_budget()
   end
   local response, err = client:request_sync('aumatron/budget', nil, 5000)
   if not response or response.err then
-    health.error('the server did not answer aumatron/budget: ' .. tostring(err or vim.inspect(response.err)))
+    health.error(
+      'the server did not answer aumatron/budget: ' .. tostring(err or vim.inspect(response.err))
+    )
     return
   end
   local state = response.result
   local format_usd = require('aumatron.budget').format_usd
   for _, provider in ipairs(state.providers or {}) do
-    local name = ('%s (%s %s)'):format(provider.id, provider.name or provider.id, provider.model or '?')
+    local name = ('%s (%s %s)'):format(
+      provider.id,
+      provider.name or provider.id,
+      provider.model or '?'
+    )
     if provider['local'] then
       health.ok(name .. ': local, needs no key')
     elseif provider.keyState == 'rejected' then

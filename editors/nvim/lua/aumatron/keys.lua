@@ -10,7 +10,10 @@ local M = {}
 ---@return boolean
 local function check_provider(provider)
   if not provider or provider == '' then
-    lsp_client.notify('name the provider, for example :Aumatron key set openai', vim.log.levels.ERROR)
+    lsp_client.notify(
+      'name the provider, for example :Aumatron key set openai',
+      vim.log.levels.ERROR
+    )
     return false
   end
   return true
@@ -28,20 +31,30 @@ function M.set(provider)
     return
   end
   if not lsp_client.supports_command(client, 'aumatron.setKey') then
-    lsp_client.notify('this aumatron-lsp cannot store keys; update the server', vim.log.levels.ERROR)
+    lsp_client.notify(
+      'this aumatron-lsp cannot store keys; update the server',
+      vim.log.levels.ERROR
+    )
     return
   end
   -- inputsecret() shows stars and keeps the answer out of the input history.
-  local ok, key = pcall(vim.fn.inputsecret, ('API key for %s (stored in the system keyring): '):format(provider))
+  local ok, key =
+    pcall(vim.fn.inputsecret, ('API key for %s (stored in the system keyring): '):format(provider))
   vim.cmd('redraw')
   if not ok or type(key) ~= 'string' or vim.trim(key) == '' then
     lsp_client.notify('no key entered; nothing changed')
     return
   end
-  lsp_client.execute(client, 'aumatron.setKey', { provider = provider, key = vim.trim(key) }, function(result)
-    local state = type(result) == 'table' and result.keyState or 'ok'
-    lsp_client.notify(('key for %s stored in the system keyring (%s)'):format(provider, state))
-  end, { quiet_params = true })
+  lsp_client.execute(
+    client,
+    'aumatron.setKey',
+    { provider = provider, key = vim.trim(key) },
+    function(result)
+      local state = type(result) == 'table' and result.keyState or 'ok'
+      lsp_client.notify(('key for %s stored in the system keyring (%s)'):format(provider, state))
+    end,
+    { quiet_params = true }
+  )
 end
 
 --- `:Aumatron key remove <provider>`.

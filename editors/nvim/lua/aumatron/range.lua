@@ -99,7 +99,13 @@ function M.for_command(bufnr, command, encoding)
     local v, cursor = vim.fn.getpos('v'), vim.fn.getpos('.')
     vim.api.nvim_feedkeys(vim.keycode('<Esc>'), 'nx', false)
     if mode == 'v' then
-      return M.charwise(bufnr, { v[2], v[3] - 1 }, { cursor[2], cursor[3] - 1 }, encoding, exclusive)
+      return M.charwise(
+        bufnr,
+        { v[2], v[3] - 1 },
+        { cursor[2], cursor[3] - 1 },
+        encoding,
+        exclusive
+      )
     end
     return M.lines(v[2], cursor[2])
   end

@@ -40,7 +40,10 @@ function M.status_line(task)
     parts[1] = 'done: inserted into the buffer'
   end
   if task.input_tokens then
-    table.insert(parts, ('%d in / %d out tokens'):format(task.input_tokens, task.output_tokens or 0))
+    table.insert(
+      parts,
+      ('%d in / %d out tokens'):format(task.input_tokens, task.output_tokens or 0)
+    )
   end
   if task.cost_usd then
     table.insert(parts, require('aumatron.budget').format_usd(task.cost_usd))
@@ -99,7 +102,6 @@ local function open_window(buf, task)
       config.footer_pos = 'right'
     end
     win = vim.api.nvim_open_win(buf, enter, config)
-
   else
     local vertical = options.layout == 'vsplit'
     local size = vertical and measure(options.width, vim.o.columns)
