@@ -64,7 +64,7 @@ vim.api.nvim_create_autocmd('User', {
 
 local settings = vim.json.decode(vim.env.AUMATRON_TEST_SETTINGS or '{}')
 require('aumatron').setup({
-  cmd = { assert(vim.env.AUMATRON_LSP_BIN, 'AUMATRON_LSP_BIN is not set') },
+  cmd = { (assert(vim.env.AUMATRON_LSP_BIN, 'AUMATRON_LSP_BIN is not set')) },
   settings = next(settings) and settings or nil,
   window = { layout = vim.env.AUMATRON_TEST_LAYOUT or 'float' },
 })

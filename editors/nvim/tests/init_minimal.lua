@@ -6,5 +6,5 @@ _G.T = { notes = {} }
 vim.notify = function(message, level)
   table.insert(T.notes, { message = message, level = level })
 end
-vim.lsp.config('aumatron', { cmd = { assert(vim.env.AUMATRON_LSP_BIN) } })
+vim.lsp.config('aumatron', { cmd = { (assert(vim.env.AUMATRON_LSP_BIN)) } })
 vim.lsp.enable('aumatron')

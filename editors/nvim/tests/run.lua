@@ -104,7 +104,9 @@ end
 function Child:wait(seconds, what, code, ...)
   local args = { ... }
   return wait_until(seconds, what, function()
-    return self:lua(code, unpack(args))
+    local value = self:lua(code, unpack(args))
+    -- A Lua nil comes back over RPC as vim.NIL, which is truthy.
+    return value ~= vim.NIL and value or nil
   end)
 end
 
