@@ -62,6 +62,14 @@ vim.api.nvim_create_autocmd('User', {
   end,
 })
 
+-- A test can make Neovim offer one position encoding only, so that the server must
+-- use it.
+if vim.env.AUMATRON_TEST_ENCODING then
+  vim.lsp.config('aumatron', {
+    capabilities = { general = { positionEncodings = { vim.env.AUMATRON_TEST_ENCODING } } },
+  })
+end
+
 local settings = vim.json.decode(vim.env.AUMATRON_TEST_SETTINGS or '{}')
 require('aumatron').setup({
   cmd = { (assert(vim.env.AUMATRON_LSP_BIN, 'AUMATRON_LSP_BIN is not set')) },

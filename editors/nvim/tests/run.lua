@@ -71,12 +71,13 @@ local Child = {}
 Child.__index = Child
 
 --- Starts Neovim with tests/init.lua and `settings` for the server.
----@param opts { settings: table?, layout: string?, init: string? }?
+---@param opts { settings: table?, layout: string?, init: string?, encoding: string? }?
 function Child.start(opts)
   opts = opts or {}
   local child_env = vim.tbl_extend('force', Child.env or {}, {
     AUMATRON_TEST_SETTINGS = vim.json.encode(opts.settings or vim.empty_dict()),
     AUMATRON_TEST_LAYOUT = opts.layout or 'float',
+    AUMATRON_TEST_ENCODING = opts.encoding,
   })
   local init = opts.init or (PLUGIN .. '/tests/init.lua')
   local cmd = { NVIM, '--embed', '--headless', '-n', '-i', 'NONE', '-u', init }
@@ -110,10 +111,11 @@ function Child:wait(seconds, what, code, ...)
   end)
 end
 
---- Opens a copy of `examples/<name>` and waits for the server to attach.
-function Child:open_example(name)
+--- Opens a copy of `examples/<name>` (or a new file with `lines`) and waits for the
+--- server to attach.
+function Child:open_example(name, lines)
   local path = WORK .. '/' .. name
-  vim.fn.writefile(vim.fn.readfile(REPO .. '/examples/' .. name, 'b'), path, 'b')
+  vim.fn.writefile(lines or vim.fn.readfile(REPO .. '/examples/' .. name, 'b'), path, 'b')
   self:cmd('edit ' .. vim.fn.fnameescape(path))
   self:wait(
     30,
@@ -585,6 +587,51 @@ test('the statusline shows the spend after a cloud task', function()
   )
   c:cmd('Aumatron key remove openai')
   wait_has_key(c, 'openai', false)
+end, { cloud = true })
+
+--- Every string inside a decoded JSON value, joined.
+local function strings_in(value, out)
+  out = out or {}
+  if type(value) == 'string' then
+    table.insert(out, value)
+  elseif type(value) == 'table' then
+    for _, item in pairs(value) do
+      strings_in(item, out)
+    end
+  end
+  return out
+end
+
+test('a characterwise selection with wide characters reaches the provider exactly', function()
+  for _, encoding in ipairs({ 'utf-8', 'utf-16', 'utf-32' }) do
+    local key = random_key()
+    fake('POST', '/_control/reset')
+    fake('POST', '/_control/keys', { keys = { key } })
+    local c = child({ settings = cloud_settings(), encoding = encoding })
+    c:open_example(
+      'wide-' .. encoding .. '.md',
+      { 'Notes', 'naïve café 𐐀 emoji 😀 tail', 'end' }
+    )
+    eq(
+      c:lua([[return vim.lsp.get_clients({ bufnr = 0, name = 'aumatron' })[1].offset_encoding]]),
+      encoding,
+      'negotiated encoding'
+    )
+    set_key(c, 'openai', key)
+    -- From "café" through the emoji, characterwise.
+    c:type('2G0fcvf😀:Aumatron explain openai<CR>')
+    local task = c:wait_task_end(60)
+    eq(task.status, 'done', encoding .. ' task status')
+    local requests = fake('GET', '/_control/requests')
+    eq(#requests, 1, encoding .. ' requests')
+    local sent = table.concat(strings_in(requests[1].body), '\n')
+    contains(sent, 'café 𐐀 emoji 😀', encoding .. ' selection sent')
+    truthy(not sent:find('naïve', 1, true), encoding .. ': text before the selection was sent')
+    truthy(not sent:find('tail', 1, true), encoding .. ': text after the selection was sent')
+    c:cmd('Aumatron key remove openai')
+    wait_has_key(c, 'openai', false)
+    c:stop()
+  end
 end, { cloud = true })
 
 test(':Aumatron budget and :Aumatron cap', function()

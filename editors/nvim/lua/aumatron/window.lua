@@ -34,22 +34,19 @@ end
 ---@return string
 function M.status_line(task)
   local parts = { task.status }
-  if task.status == 'running' and task.kind == 'draft' then
-    parts[1] = 'running: the draft goes into the buffer when it is done'
-  elseif task.status == 'done' and task.kind == 'draft' then
-    parts[1] = 'done: inserted into the buffer'
+  if task.kind == 'draft' and task.status == 'running' then
+    parts[1] = 'drafting, inserted when done'
+  elseif task.kind == 'draft' and task.status == 'done' then
+    parts[1] = 'inserted into the buffer'
   end
   if task.input_tokens then
-    table.insert(
-      parts,
-      ('%d in / %d out tokens'):format(task.input_tokens, task.output_tokens or 0)
-    )
+    table.insert(parts, ('%d in, %d out'):format(task.input_tokens, task.output_tokens or 0))
   end
   if task.cost_usd then
     table.insert(parts, require('aumatron.budget').format_usd(task.cost_usd))
   end
   if task.status == 'running' then
-    table.insert(parts, ':Aumatron cancel stops it')
+    table.insert(parts, ':Aumatron cancel')
   end
   return ' ' .. table.concat(parts, ' · ') .. ' '
 end
