@@ -75,4 +75,14 @@ require('aumatron').setup({
   cmd = { (assert(vim.env.AUMATRON_LSP_BIN, 'AUMATRON_LSP_BIN is not set')) },
   settings = next(settings) and settings or nil,
   window = { layout = vim.env.AUMATRON_TEST_LAYOUT or 'float' },
+  keymaps = vim.env.AUMATRON_TEST_KEYMAPS == '1',
 })
+
+-- Every task the plugin starts, with the range it computed.
+T.starts = {}
+local tasks = require('aumatron.tasks')
+local start = tasks.start
+tasks.start = function(kind, opts)
+  table.insert(T.starts, { kind = kind, range = opts.range, target = opts.target })
+  return start(kind, opts)
+end

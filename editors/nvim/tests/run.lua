@@ -71,13 +71,14 @@ local Child = {}
 Child.__index = Child
 
 --- Starts Neovim with tests/init.lua and `settings` for the server.
----@param opts { settings: table?, layout: string?, init: string?, encoding: string? }?
+---@param opts { settings: table?, layout: string?, init: string?, encoding: string?, keymaps: boolean? }?
 function Child.start(opts)
   opts = opts or {}
   local child_env = vim.tbl_extend('force', Child.env or {}, {
     AUMATRON_TEST_SETTINGS = vim.json.encode(opts.settings or vim.empty_dict()),
     AUMATRON_TEST_LAYOUT = opts.layout or 'float',
     AUMATRON_TEST_ENCODING = opts.encoding,
+    AUMATRON_TEST_KEYMAPS = opts.keymaps and '1' or nil,
   })
   local init = opts.init or (PLUGIN .. '/tests/init.lua')
   local cmd = { NVIM, '--embed', '--headless', '-n', '-i', 'NONE', '-u', init }
@@ -387,6 +388,30 @@ test('split layout: :Aumatron summarise on the current line', function()
   eq(output.floating, false, 'a split, not a float')
   eq(output.text, task.text, 'the split shows the answer')
   eq(c:lua('return #vim.api.nvim_tabpage_list_wins(0)'), 2, 'two windows')
+end)
+
+test('the explain key map in Visual mode sends the live selection', function()
+  local c = child({ keymaps = true, settings = { ['local'] = { maxOutputTokens = 8 } } })
+  c:open_example('wide.md', { 'Notes', 'naïve café 𐐀 emoji 😀 tail', 'end' })
+  -- From "café" through the emoji, characterwise; <leader> is a backslash here.
+  c:type('2G0fcvf😀\\ae')
+  local task = c:wait_task_end(60)
+  eq(task.status, 'done', 'task status')
+  eq(c:lua('return T.starts'), {
+    {
+      kind = 'explain',
+      range = { start = { line = 1, character = 7 }, ['end'] = { line = 1, character = 28 } },
+    },
+  }, 'the task and its range in utf-8')
+  eq(c:lua('return vim.fn.mode()'), 'n', 'Visual mode ended')
+  -- Linewise, from Normal mode on the current line, then from a linewise selection.
+  c:type('3G\\as')
+  c:wait_task_end(60)
+  c:wait(60, 'the second task', [[return #T.starts == 2 and T.last_task().status ~= 'running']])
+  eq(c:lua('return T.starts[2].range'), {
+    start = { line = 2, character = 0 },
+    ['end'] = { line = 3, character = 0 },
+  }, 'the current line')
 end)
 
 test(':checkhealth aumatron runs without errors', function()
