@@ -24,6 +24,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/aumatron-nvim-test.XXXXXX")"
 fake_pid=""
 cleanup() {
   if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; fi
+  # The tests remove the keys they set; this catches a test that failed half-way.
+  for provider in openai anthropic; do
+    "$server" key remove "$provider" >/dev/null 2>&1 </dev/null || true
+  done
   if [ "${AUMATRON_KEEP_TEST_DIR:-}" = 1 ]; then echo "run.sh: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
