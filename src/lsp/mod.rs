@@ -358,7 +358,9 @@ impl AumatronServer {
         Ok(serde_json::to_value(ext::TaskStarted { task_id }).unwrap_or_default())
     }
 
-    async fn budget_request(&self, _: Value) -> Result<ext::BudgetParams> {
+    /// `aumatron/budget` takes no parameters: a request without `params` (or with
+    /// `null`) is answered, as docs/protocol.md promises.
+    async fn budget_request(&self) -> Result<ext::BudgetParams> {
         match budget::snapshot(&self.shared).await {
             Some(snapshot) => Ok(budget::to_params(&snapshot)),
             None => Err(Error {
@@ -409,7 +411,7 @@ impl AumatronServer {
         let path = crate::paths::config_file();
         config::write_cap(&path, arguments.usd).map_err(|error| invalid(format!("{error:#}")))?;
         self.shared.reload_config_file().await;
-        self.budget_request(Value::Null)
+        self.budget_request()
             .await
             .map(|params| serde_json::to_value(params).unwrap_or_default())
     }
