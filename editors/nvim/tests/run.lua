@@ -414,6 +414,25 @@ test('the explain key map in Visual mode sends the live selection', function()
   }, 'the current line')
 end)
 
+test('a code action picked from vim.lsp.buf.code_action() streams into the float', function()
+  local c = child({ settings = { ['local'] = { maxOutputTokens = 16 } } })
+  c:open_example('word_count.rs')
+  c:lua([[
+    vim.lsp.buf.code_action({
+      range = { start = { 5, 0 }, ['end'] = { 7, 0 } },
+      filter = function(action) return action.title == 'Summarise with the local model' end,
+      apply = true,
+    })
+  ]])
+  local task = c:wait_task_end(120)
+  eq(task.status, 'done', 'task status')
+  eq(task.kind, 'summarise', 'task kind')
+  local output = truthy(c:lua('return T.output()'), 'the output window is open')
+  eq(output.floating, true, 'the window floats')
+  eq(output.text, task.text, 'the window shows the answer')
+  eq(c:lua('return #T.starts'), 0, 'started by the server, not by :Aumatron')
+end)
+
 test(':checkhealth aumatron runs without errors', function()
   local c = child()
   c:open_example('word_count.rs')
@@ -674,11 +693,7 @@ test(':Aumatron budget and :Aumatron cap', function()
   contains(report, 'anthropic  Anthropic claude-haiku-4-5 (key missing)', 'anthropic line')
   -- Run as a user runs it (not captured), the report stays in :messages.
   c:cmd('Aumatron budget')
-  contains(
-    c:lua([[return vim.fn.execute('messages')]]),
-    'spent $0 of $10',
-    ':messages keeps it'
-  )
+  contains(c:lua([[return vim.fn.execute('messages')]]), 'spent $0 of $10', ':messages keeps it')
 
   c:cmd('Aumatron cap 5')
   c:wait(10, 'the new cap', [[return require('aumatron').statusline() == 'AI $0/$5']])
