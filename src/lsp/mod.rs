@@ -360,6 +360,8 @@ impl AumatronServer {
         Ok(serde_json::to_value(ext::TaskStarted { task_id }).unwrap_or_default())
     }
 
+    /// `aumatron/budget` takes no parameters: a request without `params` (or with
+    /// `null`) is answered, as docs/protocol.md promises.
     async fn budget_request(&self) -> Result<ext::BudgetParams> {
         match budget::snapshot(&self.shared).await {
             Some(snapshot) => Ok(budget::to_params(&snapshot)),
