@@ -60,8 +60,16 @@ export class AnswerView implements vscode.TextDocumentContentProvider, vscode.Di
 
     /** The task shown by `editor`, when it is an answer view. */
     taskOf(editor: vscode.TextEditor | undefined): string | undefined {
-        if (editor?.document.uri.scheme !== ANSWER_SCHEME) return undefined;
-        return taskIdOfPath(editor.document.uri.path);
+        return editor ? this.taskOfUri(editor.document.uri) : undefined;
+    }
+
+    taskOfUri(uri: vscode.Uri): string | undefined {
+        return uri.scheme === ANSWER_SCHEME ? taskIdOfPath(uri.path) : undefined;
+    }
+
+    /** The path of the view of `taskId`, once it is open. */
+    pathOf(taskId: string): string | undefined {
+        return this.opened.get(taskId)?.path;
     }
 
     private flush(): void {

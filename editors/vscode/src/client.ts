@@ -92,6 +92,9 @@ async function applyEdit(
             edit.replace(target, asRange(textEdit.range), textEdit.newText, metadata);
         }
     }
+    void vscode.window.showInformationMessage(
+        "Aumatron: the draft is in Refactor Preview. Tick it and choose Apply to insert it, or Discard.",
+    );
     const applied = await vscode.workspace.applyEdit(edit);
     return applied
         ? { applied: true }

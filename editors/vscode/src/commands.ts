@@ -32,8 +32,9 @@ function task(kind: ext.TaskKind, target: ext.Target): Handler {
     };
 }
 
-const cancel: Handler = (ctx) => async () => {
-    let taskId = ctx.activeRunningTask();
+// From an answer view's title button, VS Code passes the view's URI.
+const cancel: Handler = (ctx) => async (resource?: unknown) => {
+    let taskId = ctx.runningTaskOf(resource instanceof vscode.Uri ? resource : undefined);
     if (!taskId) {
         const running = ctx.book.running();
         if (running.length === 0) {

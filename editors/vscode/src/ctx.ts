@@ -48,7 +48,6 @@ export class Ctx implements vscode.Disposable {
             this.trace,
             this.statusItem,
             this.view,
-            vscode.window.onDidChangeActiveTextEditor(() => this.updateContextKeys()),
         );
         this.updateStatus();
         this.statusItem.show();
@@ -164,9 +163,9 @@ export class Ctx implements vscode.Disposable {
         return (result as ext.CancelResult | undefined)?.cancelled ?? false;
     }
 
-    /** The task shown in the active answer view, if it is still running. */
-    activeRunningTask(): string | undefined {
-        const taskId = this.view.taskOf(vscode.window.activeTextEditor);
+    /** The running task shown in `uri`'s answer view, else in the active editor's. */
+    runningTaskOf(uri?: vscode.Uri): string | undefined {
+        const taskId = uri ? this.view.taskOfUri(uri) : this.view.taskOf(vscode.window.activeTextEditor);
         const answer = taskId ? this.book.get(taskId) : undefined;
         return answer && !isFinished(answer) ? answer.taskId : undefined;
     }
@@ -207,10 +206,10 @@ export class Ctx implements vscode.Disposable {
             range: args.range && !isEmptyRange(args.range) ? args.range : undefined,
         };
         const answer = this.book.register(taskId, origin);
-        this.updateContextKeys();
-        this.updateStatus();
         // Drafts land as an edit the user previews; the others stream into a view.
         if (kind !== "draft") await this.view.show(answer);
+        this.updateContextKeys();
+        this.updateStatus();
     }
 
     private onTaskDidChange(params: ext.TaskDidChangeParams): void {
@@ -244,14 +243,13 @@ export class Ctx implements vscode.Disposable {
         this.statusItem.accessibilityInformation = { label: presentation.accessibilityLabel };
     }
 
+    /** `aumatron.taskRunning` for the context menu; `aumatron.runningAnswers`, the
+     *  paths of answer views whose task runs, for each view's cancel button. */
     private updateContextKeys(): void {
-        const running = this.book.running().length > 0;
-        void vscode.commands.executeCommand("setContext", "aumatron.taskRunning", running);
-        void vscode.commands.executeCommand(
-            "setContext",
-            "aumatron.answerRunning",
-            this.activeRunningTask() !== undefined,
-        );
+        const running = this.book.running();
+        void vscode.commands.executeCommand("setContext", "aumatron.taskRunning", running.length > 0);
+        const paths = running.flatMap((answer) => this.view.pathOf(answer.taskId) ?? []);
+        void vscode.commands.executeCommand("setContext", "aumatron.runningAnswers", paths);
     }
 
     private schema(): Record<string, SettingSchema> {
