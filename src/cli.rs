@@ -1,5 +1,5 @@
-//! The command line: serve LSP on stdio (the default), `run` a task on a file, or
-//! check the set-up with `doctor`.
+//! The command line: serve LSP on stdio (the default), `run` a task on a file,
+//! manage cloud `key`s and the `budget`, or check the set-up with `doctor`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,11 +8,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
+use crate::account::{self, Account};
+use crate::budget::{self, period};
+use crate::cloud::Endpoint;
 use crate::config::{self, Config, ConfigLayers};
 use crate::engine::{self, EngineSettings, LocalEngine};
+use crate::keys::ApiKey;
 use crate::paths;
+use crate::task::cloud::{CloudOutcome, CloudTask, spend_on_cloud};
 use crate::task::language::Language;
-use crate::task::{TaskInput, TaskKind, TaskObserver, TaskStatus, TaskUpdate, run_task};
+use crate::task::routing;
+use crate::task::{
+    TaskId, TaskInput, TaskKind, TaskObserver, TaskReport, TaskStatus, TaskUpdate, run_task,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,9 +48,45 @@ enum Command {
         /// Draft only: what to write.
         #[arg(long)]
         instruction: Option<String>,
+        /// Where to run it: local (the default), cloud (the provider the text
+        /// routes to by its tags), or a provider id such as openai.
+        #[arg(long, default_value = "local")]
+        target: String,
+    },
+    /// Store, remove or list cloud API keys (kept in the OS credential store).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Show this month's cloud spend, set the cap, or export the ledger.
+    Budget {
+        #[command(subcommand)]
+        action: Option<BudgetAction>,
     },
     /// Check the model, the configuration and the folders, and say what to fix.
     Doctor,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Read a key from standard input (without echo on a terminal) and store it.
+    Set { provider: String },
+    /// Delete a provider's key.
+    Remove { provider: String },
+    /// Say which providers have a key (never the key).
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum BudgetAction {
+    /// Set budget.monthlyCapUsd in the config file, in US dollars.
+    SetCap { usd: f64 },
+    /// Print every recorded cloud request.
+    Export {
+        /// As CSV (the only format).
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -92,7 +136,10 @@ pub async fn main(args: Args) -> ExitCode {
             file,
             lines,
             instruction,
-        }) => report(run(task.into(), &file, lines, instruction).await),
+            target,
+        }) => report(run(task.into(), &file, lines, instruction, &target).await),
+        Some(Command::Key { action }) => report(key(action).await),
+        Some(Command::Budget { action }) => report(budget(action).await),
         Some(Command::Doctor) => doctor().await,
     }
 }
@@ -139,6 +186,7 @@ impl TaskObserver for StdoutObserver {
                 let _ = stdout.write_all(delta.as_bytes());
                 let _ = stdout.flush();
             }
+            TaskUpdate::BudgetChanged => {}
         }
     }
 }
@@ -148,11 +196,13 @@ async fn run(
     file: &Path,
     lines: Option<(usize, usize)>,
     instruction: Option<String>,
+    target: &str,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let config = file_config()?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let first_line = lines.map_or(0, |(first, _)| first - 1);
     let text = match lines {
         None => text,
         Some((first, last)) => {
@@ -181,12 +231,11 @@ async fn run(
         .unwrap_or_default();
     let input = TaskInput {
         kind,
-        text,
         language: Language::from_file_name(&file_name),
+        text,
         file_name,
         instruction,
     };
-    let engine = engine_for(&config)?;
 
     let cancel = CancellationToken::new();
     let on_interrupt = cancel.clone();
@@ -195,14 +244,245 @@ async fn run(
             on_interrupt.cancel();
         }
     });
-    let limit = config.local.max_output_tokens.for_task(kind);
-    let report = run_task(&engine, &input, limit, cancel, &mut StdoutObserver).await;
+    let report = if target == "local" {
+        run_local(&config, &input, cancel).await?
+    } else {
+        let account = Account::open()?;
+        let endpoint = cli_target(&config, &account, target, &input)?;
+        let path = file.display().to_string();
+        let id = TaskId::next();
+        let task = CloudTask {
+            task_id: &id.0,
+            endpoint: &endpoint,
+            input: &input,
+            path: &path,
+            first_line,
+            config: &config,
+        };
+        eprintln!("sending to {} {}…", endpoint.name, endpoint.model);
+        match spend_on_cloud(&account, &task, cancel.clone(), &mut StdoutObserver).await {
+            CloudOutcome::Finished(report) => report,
+            CloudOutcome::KeyRejected { provider } => {
+                eprintln!(
+                    "{provider} rejected the API key: replace it with `aumatron-lsp key set {}` \
+                     or remove it; running locally instead",
+                    endpoint.id
+                );
+                run_local(&config, &input, cancel).await?
+            }
+        }
+    };
     println!();
+    if let Some(cost) = report.cost {
+        eprintln!(
+            "{} {}: {} input and {} output tokens, {cost}",
+            report.provider, report.model, report.input_tokens, report.output_tokens
+        );
+    }
     match report.status {
         TaskStatus::Done => Ok(()),
         TaskStatus::Cancelled => anyhow::bail!("cancelled"),
         TaskStatus::Failed(error) => anyhow::bail!(error),
     }
+}
+
+async fn run_local(
+    config: &Config,
+    input: &TaskInput,
+    cancel: CancellationToken,
+) -> anyhow::Result<TaskReport> {
+    let engine = engine_for(config)?;
+    let limit = config.local.max_output_tokens.for_task(input.kind);
+    Ok(run_task(&engine, input, limit, cancel, &mut StdoutObserver).await)
+}
+
+/// The provider `--target` names, with the same rules as the editor's commands.
+fn cli_target(
+    config: &Config,
+    account: &Account,
+    target: &str,
+    input: &TaskInput,
+) -> anyhow::Result<Endpoint> {
+    let endpoints = account::endpoints(config);
+    if target == "cloud" {
+        anyhow::ensure!(
+            config.cloud.enabled,
+            "cloud use is off (cloud.enabled = false)"
+        );
+        account.refresh_keys(config);
+        let content = routing::classify(&input.text, &input.language);
+        return routing::choose(&endpoints, content, |id| account.has_key_cached(id))
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no cloud provider has an API key; set one with `aumatron-lsp key set openai`"
+                )
+            });
+    }
+    let endpoint = endpoints
+        .into_iter()
+        .find(|endpoint| endpoint.id == target)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "there is no provider {target:?}; the target is local, cloud or one of: {}",
+                config
+                    .providers
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    anyhow::ensure!(
+        endpoint.local || config.cloud.enabled,
+        "cloud use is off (cloud.enabled = false)"
+    );
+    Ok(endpoint)
+}
+
+async fn key(action: KeyAction) -> anyhow::Result<()> {
+    let config = file_config()?;
+    let account = Account::open()?;
+    match action {
+        KeyAction::Set { provider } => {
+            known_cloud_provider(&config, &provider)?;
+            let text = read_secret(&format!("API key for {provider}: "))?;
+            let key = ApiKey::new(&text)?;
+            account.set_key(&provider, &key)?;
+            println!(
+                "stored the key for {provider} in {}",
+                account.keys.describe()
+            );
+        }
+        KeyAction::Remove { provider } => {
+            if account.remove_key(&provider)? {
+                println!("removed the key for {provider}");
+            } else {
+                println!("{provider} had no key");
+            }
+        }
+        KeyAction::Status => {
+            account.refresh_keys(&config);
+            let snapshot = account.snapshot(&config)?;
+            println!("keys are kept in {}", account.keys.describe());
+            for provider in snapshot.providers {
+                let state = if provider.local {
+                    "local server, no key needed".to_owned()
+                } else {
+                    match provider.key_state {
+                        budget::KeyState::Ok => "key stored".to_owned(),
+                        budget::KeyState::Missing => "no key".to_owned(),
+                        budget::KeyState::Rejected => {
+                            "key stored, but the provider rejected it: replace or remove it"
+                                .to_owned()
+                        }
+                    }
+                };
+                println!("{:<12} {:<20} {state}", provider.id, provider.model);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn known_cloud_provider(config: &Config, provider: &str) -> anyhow::Result<()> {
+    match config.providers.get(provider) {
+        Some(found) => {
+            anyhow::ensure!(
+                !found.local,
+                "{provider} is a local provider and takes no key"
+            );
+            Ok(())
+        }
+        None => anyhow::bail!(
+            "there is no provider {provider:?}; configured: {}",
+            config
+                .providers
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A secret from the terminal without echo, or from piped standard input.
+fn read_secret(prompt: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        Ok(rpassword::prompt_password(prompt)?)
+    } else {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        Ok(text)
+    }
+}
+
+async fn budget(action: Option<BudgetAction>) -> anyhow::Result<()> {
+    match action {
+        Some(BudgetAction::SetCap { usd }) => {
+            let path = paths::config_file();
+            config::write_cap(&path, usd)?;
+            println!("budget.monthlyCapUsd = {usd} in {}", path.display());
+            Ok(())
+        }
+        Some(BudgetAction::Export { csv: _ }) => {
+            let account = Account::open()?;
+            let ledger = account.ledger().map_err(anyhow::Error::msg)?;
+            print!("{}", ledger.export_csv()?);
+            Ok(())
+        }
+        None => show_budget(),
+    }
+}
+
+fn show_budget() -> anyhow::Result<()> {
+    let config = file_config()?;
+    let account = Account::open()?;
+    account.refresh_keys(&config);
+    let snapshot = account.snapshot(&config)?;
+    let day = |at: i64| period::rfc3339(at)[..10].to_owned();
+    println!(
+        "period     {} to {} (UTC)",
+        day(snapshot.period.start),
+        day(snapshot.period.end)
+    );
+    println!("cap        {}", snapshot.cap);
+    println!("spent      {}", snapshot.spent);
+    println!("reserved   {} (requests in flight)", snapshot.reserved);
+    println!("remaining  {}", snapshot.remaining);
+    println!("state      {}", snapshot.level.as_str());
+    for provider in &snapshot.providers {
+        if provider.requests > 0 {
+            println!(
+                "  {:<12} {} in {} request(s)",
+                provider.id, provider.spent, provider.requests
+            );
+        }
+    }
+    let ledger = account.ledger().map_err(anyhow::Error::msg)?;
+    let recent = ledger.recent(10)?;
+    if !recent.is_empty() {
+        println!("last requests:");
+    }
+    for record in recent {
+        let cost = record.cost.map_or_else(
+            || format!("in flight, up to {}", record.reserved),
+            |c| c.to_string(),
+        );
+        let tokens = record.usage.map_or(String::new(), |usage| {
+            format!(", {} in / {} out", usage.total_input(), usage.output)
+        });
+        println!(
+            "  {}  {} {}  {}{tokens}  ({})",
+            period::rfc3339(record.reserved_at),
+            record.provider,
+            record.model,
+            cost,
+            record.outcome.as_deref().unwrap_or("in flight")
+        );
+    }
+    Ok(())
 }
 
 async fn doctor() -> ExitCode {

@@ -23,11 +23,17 @@ fn main() -> std::process::ExitCode {
 
 /// Logs go to stderr, or to the file named by `AUMATRON_LOG_FILE`; never to stdout,
 /// which carries the protocol. `AUMATRON_LOG` sets the filter (default `warn`).
+///
+/// The LSP transport's own message trace is always off: it would log every
+/// message whole, `aumatron.setKey`'s key among them. Editors keep their own
+/// protocol logs.
 fn init_logging() -> anyhow::Result<()> {
     use anyhow::Context as _;
     use tracing_subscriber::EnvFilter;
 
-    let filter = EnvFilter::try_from_env("AUMATRON_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_env("AUMATRON_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn"))
+        .add_directive("tower_lsp_server::codec=off".parse()?);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false);

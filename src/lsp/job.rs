@@ -16,12 +16,17 @@ use tokio_util::sync::CancellationToken;
 use tower_lsp_server::ls_types::notification::Progress as ProgressNotification;
 use tower_lsp_server::ls_types::*;
 
+use std::sync::Arc;
+
 use super::ext::{TaskDidChange, TaskDidChangeParams};
 use super::{CLIENT_TIMEOUT, ClientSupport, Shared, convert};
+use crate::cloud::Endpoint;
 use crate::config::{Config, OutputMode};
 use crate::engine::LocalEngine;
+use crate::task::cloud::{CloudOutcome, CloudTask, spend_on_cloud};
 use crate::task::language::Language;
 use crate::task::placement::{self, Anchor};
+use crate::task::routing::{self, ContentKind};
 use crate::task::{
     TaskId, TaskInput, TaskKind, TaskObserver, TaskReport, TaskStatus, TaskUpdate, run_task,
 };
@@ -29,6 +34,45 @@ use crate::text::{DocumentStore, PositionEncoding, TextRange, position};
 
 /// Progress reports are sent at most this often.
 const REPORT_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a question to the user waits for an answer.
+const OFFER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Puts a question to the user with `window/showMessageRequest`; the title of the
+/// chosen action, or `None` when there was no answer in time.
+async fn ask(
+    shared: &Shared,
+    kind: MessageType,
+    message: String,
+    choices: &[&str],
+) -> Option<String> {
+    let actions = choices
+        .iter()
+        .map(|title| MessageActionItem {
+            title: (*title).to_owned(),
+            properties: Default::default(),
+        })
+        .collect();
+    let request = shared
+        .client
+        .show_message_request(kind, message, Some(actions));
+    match tokio::time::timeout(OFFER_TIMEOUT, request).await {
+        Ok(Ok(Some(item))) => Some(item.title),
+        _ => None,
+    }
+}
+
+fn failed_report(endpoint: &Endpoint, reason: String) -> TaskReport {
+    TaskReport {
+        status: TaskStatus::Failed(reason),
+        text: String::new(),
+        provider: endpoint.id.clone(),
+        model: endpoint.model.clone(),
+        input_tokens: 0,
+        output_tokens: 0,
+        cost: None,
+        beyond_local: false,
+    }
+}
 
 /// The document a task reads: the open copy, or the file on disk.
 #[derive(Clone, Debug)]
@@ -114,10 +158,29 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Whether the selected text is mostly code or prose, for routing.
+    pub fn content_kind(&self, selection: Chars<usize>) -> ContentKind {
+        if !self.language.prose {
+            return ContentKind::Code;
+        }
+        routing::classify(&self.rope.slice(selection).to_string(), &self.language)
+    }
+}
+
 fn file_path(uri: &Uri) -> Result<PathBuf, SourceError> {
     uri.to_file_path()
         .map(|path| path.into_owned())
         .ok_or_else(|| SourceError::NotAFile(uri.to_string()))
+}
+
+/// Where a task runs.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// The model llama.cpp runs in this process.
+    Local,
+    /// A configured provider: a cloud service, or a loopback server marked local.
+    Provider(Endpoint),
 }
 
 pub struct Job {
@@ -127,6 +190,7 @@ pub struct Job {
     source: Source,
     anchor: Anchor,
     input: TaskInput,
+    target: Target,
     config: Config,
     engine: LocalEngine,
 }
@@ -137,6 +201,7 @@ impl Job {
         source: Source,
         selection: Chars<usize>,
         instruction: Option<String>,
+        target: Target,
         config: Config,
         engine: LocalEngine,
     ) -> Result<Job, String> {
@@ -165,38 +230,45 @@ impl Job {
             },
             source,
             input,
+            target,
             config,
             engine,
         })
     }
 
-    pub async fn run(self, shared: &Shared) {
+    pub async fn run(self, shared: &Arc<Shared>) {
         let support = shared.support();
         let progress = Progress::begin(shared, &support, &self.id, self.kind).await;
+        let max_output_tokens = match &self.target {
+            Target::Local => self.config.local.max_output_tokens.for_task(self.kind),
+            Target::Provider(_) => self.config.cloud.max_output_tokens.for_task(self.kind),
+        };
         let mut observer = Observer {
             shared,
             id: &self.id,
             kind: self.kind,
             task_output: support.task_output,
             progress: progress.as_ref(),
-            max_output_tokens: self.config.local.max_output_tokens.for_task(self.kind),
+            max_output_tokens,
+            provider: match &self.target {
+                Target::Local => "local".into(),
+                Target::Provider(endpoint) => endpoint.id.clone(),
+            },
             model: String::new(),
             input_tokens: 0,
             last_report: None,
         };
         let started = Instant::now();
-        let report = run_task(
-            &self.engine,
-            &self.input,
-            observer.max_output_tokens,
-            self.cancel.clone(),
-            &mut observer,
-        )
-        .await;
+        let report = match &self.target {
+            Target::Local => self.run_locally(&mut observer).await,
+            Target::Provider(endpoint) => self.run_on(endpoint, shared, &mut observer).await,
+        };
         tracing::info!(
             status = report.status.as_str(),
+            provider = %report.provider,
             input_tokens = report.input_tokens,
             output_tokens = report.output_tokens,
+            cost_nanos = report.cost.map(|cost| cost.nanos()),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "task ended"
         );
@@ -204,6 +276,93 @@ impl Job {
         let end_message = self.deliver(shared, &support, &report).await;
         if let Some(progress) = progress {
             progress.end(shared, end_message).await;
+        }
+        if report.beyond_local {
+            self.offer_cloud(shared, &report).await;
+        }
+    }
+
+    async fn run_locally(&self, observer: &mut Observer<'_>) -> TaskReport {
+        observer.max_output_tokens = self.config.local.max_output_tokens.for_task(self.kind);
+        observer.provider = "local".into();
+        run_task(
+            &self.engine,
+            &self.input,
+            observer.max_output_tokens,
+            self.cancel.clone(),
+            observer,
+        )
+        .await
+    }
+
+    /// Runs on a provider; a rejected key sends the task to the local model.
+    async fn run_on(
+        &self,
+        endpoint: &Endpoint,
+        shared: &Shared,
+        observer: &mut Observer<'_>,
+    ) -> TaskReport {
+        let account = match shared.account() {
+            Ok(account) => account,
+            Err(reason) => return failed_report(endpoint, reason),
+        };
+        let first_line = self.source.rope.char_to_line(self.anchor.chars.start);
+        let task = CloudTask {
+            task_id: &self.id.0,
+            endpoint,
+            input: &self.input,
+            path: self.source.uri.path().as_str(),
+            first_line,
+            config: &self.config,
+        };
+        match spend_on_cloud(&account, &task, self.cancel.clone(), observer).await {
+            CloudOutcome::Finished(report) => report,
+            CloudOutcome::KeyRejected { provider } => {
+                let message = format!(
+                    "{provider} rejected the API key: replace it with Set API key \
+                     (aumatron.setKey) or remove it; running {} with the local model instead",
+                    self.kind.title()
+                );
+                shared.show(MessageType::WARNING, message).await;
+                self.run_locally(observer).await
+            }
+        }
+    }
+
+    /// After a local failure the cloud could fix (input too big, no model), asks
+    /// whether to send the task to the provider it would route to. Only the
+    /// user's yes sends anything.
+    async fn offer_cloud(&self, shared: &Arc<Shared>, report: &TaskReport) {
+        let content = self.source.content_kind(self.anchor.chars.clone());
+        let Some(endpoint) = shared.cloud_choice(&self.config, content) else {
+            return;
+        };
+        let yes = super::cloud_title(&self.config, &endpoint, self.kind, self.input.text.len());
+        let error = match &report.status {
+            TaskStatus::Failed(error) => error.as_str(),
+            _ => "",
+        };
+        let message = format!(
+            "Aumatron: {} could not run locally ({error}). Send it to {} instead?",
+            self.kind.title(),
+            endpoint.name
+        );
+        let answer = ask(shared, MessageType::INFO, message, &[&yes, "No"]).await;
+        let chosen = answer.as_deref() == Some(yes.as_str());
+        if !chosen {
+            tracing::debug!("the cloud offer was declined or not answered");
+            return;
+        }
+        let started = super::start_job(
+            shared,
+            self.kind,
+            self.source.clone(),
+            self.anchor.chars.clone(),
+            self.input.instruction.clone(),
+            Target::Provider(endpoint),
+        );
+        if let Err(error) = started {
+            shared.show(MessageType::ERROR, error).await;
         }
     }
 
@@ -260,10 +419,11 @@ impl Job {
             task_id: self.id.0.clone(),
             kind: self.kind.as_str().into(),
             status: "running".into(),
-            provider: "local".into(),
+            provider: report.provider.clone(),
             model: report.model.clone(),
             input_tokens: report.input_tokens,
             output_tokens: report.output_tokens,
+            cost_usd: report.cost.map(super::budget::dollars),
             ..Default::default()
         }
     }
@@ -369,20 +529,20 @@ impl Job {
             }
         };
         let mut shown = false;
-        if support.show_document {
-            if let Some(uri) = Uri::from_file_path(&path) {
-                let params = ShowDocumentParams {
-                    uri,
-                    external: Some(false),
-                    take_focus: Some(true),
-                    selection: None,
-                };
-                let request = shared.client.show_document(params);
-                shown = matches!(
-                    tokio::time::timeout(CLIENT_TIMEOUT, request).await,
-                    Ok(Ok(true))
-                );
-            }
+        if support.show_document
+            && let Some(uri) = Uri::from_file_path(&path)
+        {
+            let params = ShowDocumentParams {
+                uri,
+                external: Some(false),
+                take_focus: Some(true),
+                selection: None,
+            };
+            let request = shared.client.show_document(params);
+            shown = matches!(
+                tokio::time::timeout(CLIENT_TIMEOUT, request).await,
+                Ok(Ok(true))
+            );
         }
         let message = match (why, shown) {
             (Some(why), _) => format!(
@@ -439,12 +599,18 @@ struct Observer<'a> {
     task_output: bool,
     progress: Option<&'a Progress>,
     max_output_tokens: u32,
+    /// `local`, or the provider's id.
+    provider: String,
     model: String,
     input_tokens: u32,
     last_report: Option<Instant>,
 }
 
 impl TaskObserver for Observer<'_> {
+    async fn confirm_send(&mut self, question: &str) -> bool {
+        self.ask(question).await
+    }
+
     async fn update(&mut self, update: TaskUpdate<'_>) {
         match update {
             TaskUpdate::WaitingForModel => {
@@ -468,6 +634,7 @@ impl TaskObserver for Observer<'_> {
                     progress.report(self.shared, &message, Some(0)).await;
                 }
             }
+            TaskUpdate::BudgetChanged => self.shared.budget.report(self.shared, true).await,
             TaskUpdate::Text {
                 delta,
                 output_tokens,
@@ -493,13 +660,27 @@ impl TaskObserver for Observer<'_> {
 }
 
 impl Observer<'_> {
+    /// Asks whether to send despite a secret-guard finding.
+    async fn ask(&self, question: &str) -> bool {
+        let send = "Send anyway";
+        let message = format!("Aumatron: {question}");
+        let answer = ask(
+            self.shared,
+            MessageType::WARNING,
+            message,
+            &[send, "Cancel"],
+        )
+        .await;
+        answer.as_deref() == Some(send)
+    }
+
     async fn notify(&self, delta: Option<&str>, output_tokens: u32) {
         let params = TaskDidChangeParams {
             task_id: self.id.0.clone(),
             kind: self.kind.as_str().into(),
             status: "running".into(),
             delta: delta.map(str::to_owned),
-            provider: "local".into(),
+            provider: self.provider.clone(),
             model: self.model.clone(),
             input_tokens: self.input_tokens,
             output_tokens,

@@ -7,6 +7,7 @@
 //! starts a job (see [`job`]) and answers at once; the job talks to the client on
 //! its own, with a timeout on every request it sends.
 
+mod budget;
 mod convert;
 pub mod ext;
 mod job;
@@ -24,9 +25,15 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 use tracing::Instrument as _;
 
+use crate::account::{self, Account};
+use crate::budget::{Money, PriceBook};
+use crate::cloud::{Endpoint, tokens};
 use crate::config::{self, Config, ConfigLayers};
 use crate::engine::{EngineSettings, LocalEngine};
+use crate::keys::ApiKey;
 use crate::task::TaskKind;
+use crate::task::language::Language;
+use crate::task::routing::{self, ContentKind};
 use crate::text::{Document, DocumentChange, DocumentStore, PositionEncoding};
 
 /// How long the server waits for the client to answer one of its requests.
@@ -41,6 +48,7 @@ pub async fn serve_stdio() {
         "window/workDoneProgress/cancel",
         AumatronServer::work_done_progress_cancel,
     )
+    .custom_method(ext::BUDGET_REQUEST, AumatronServer::budget_request)
     .finish();
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
         .serve(service)
@@ -53,6 +61,9 @@ struct ClientSupport {
     encoding: PositionEncoding,
     work_done_progress: bool,
     task_output: bool,
+    /// The client declared `experimental.aumatron`, so it takes our budget
+    /// notification.
+    budget_notifications: bool,
     show_document: bool,
     document_changes: bool,
     configuration: bool,
@@ -69,6 +80,10 @@ impl ClientSupport {
                 .and_then(Value::as_bool)
                 .unwrap_or(false)
         };
+        let extension = |root: Option<&Value>| {
+            root.and_then(|value| value.get("aumatron"))
+                .is_some_and(Value::is_object)
+        };
         let in_options = params
             .initialization_options
             .as_ref()
@@ -81,6 +96,7 @@ impl ClientSupport {
             ),
             work_done_progress: window.and_then(|w| w.work_done_progress) == Some(true),
             task_output: declared(caps.experimental.as_ref()) || declared(in_options),
+            budget_notifications: extension(caps.experimental.as_ref()) || extension(in_options),
             show_document: window
                 .and_then(|w| w.show_document.as_ref())
                 .is_some_and(|show| show.support),
@@ -114,10 +130,18 @@ struct Shared {
     tasks: DashMap<String, CancellationToken>,
     /// Messages from `initialize` to show once the client can receive them.
     pending_messages: Mutex<Vec<String>>,
+    /// Keys, ledger and HTTP client; `None` only if the HTTP client could not be
+    /// built, in which case every cloud request is refused.
+    account: Option<Arc<Account>>,
+    budget: budget::BudgetReporter,
 }
 
 impl Shared {
     fn new(client: Client) -> Shared {
+        let account = Account::open()
+            .map_err(|error| tracing::error!(%error, "cloud providers are unavailable"))
+            .ok()
+            .map(Arc::new);
         Shared {
             client,
             documents: DocumentStore::default(),
@@ -125,6 +149,8 @@ impl Shared {
             settings: Mutex::new(None),
             tasks: DashMap::new(),
             pending_messages: Mutex::new(Vec::new()),
+            account,
+            budget: budget::BudgetReporter::default(),
         }
     }
 
@@ -204,10 +230,48 @@ impl Shared {
             return;
         }
         layers.workspace = section;
+        self.apply_and_report(layers).await;
+    }
+
+    /// Reads the config file again, after it changed on disk.
+    async fn reload_config_file(&self) {
+        let mut layers = self.layers();
+        match config::read_config_file(&crate::paths::config_file()) {
+            Ok(file) if file == layers.file => {}
+            Ok(file) => {
+                layers.file = file;
+                self.apply_and_report(layers).await;
+            }
+            Err(error) => {
+                let message = format!("{error:#}; the previous settings stay");
+                self.show(MessageType::WARNING, message).await;
+            }
+        }
+    }
+
+    async fn apply_and_report(&self, layers: ConfigLayers) {
         if let Err(error) = self.apply_layers(layers) {
             let message = format!("settings not applied ({error}); the previous settings stay");
             self.show(MessageType::WARNING, message).await;
+            return;
         }
+        self.refresh_keys().await;
+        self.budget.report(self, false).await;
+    }
+
+    /// Reads which providers have keys, off the async threads.
+    async fn refresh_keys(&self) {
+        if let Some(account) = self.account.clone() {
+            let config = self.current().0;
+            let _ = tokio::task::spawn_blocking(move || account.refresh_keys(&config)).await;
+        }
+    }
+
+    /// The account, or the sentence that says why cloud use is impossible.
+    fn account(&self) -> std::result::Result<Arc<Account>, String> {
+        self.account
+            .clone()
+            .ok_or_else(|| "cloud providers are unavailable (see the log)".to_owned())
     }
 }
 
@@ -275,39 +339,263 @@ impl AumatronServer {
         let selection = source
             .selection(arguments.range.map(convert::range), support.encoding)
             .map_err(|error| invalid(error.to_string()))?;
-        let (config, engine) = self.shared.current();
-        let job = job::Job::new(
+        let config = self.shared.current().0;
+        let target = self
+            .shared
+            .resolve_target(arguments.target.as_deref(), &config, || {
+                source.content_kind(selection.clone())
+            })
+            .map_err(invalid)?;
+        let task_id = start_job(
+            &self.shared,
             kind,
             source,
             selection,
             arguments.instruction,
-            config,
-            engine,
+            target,
         )
         .map_err(invalid)?;
-        let task_id = job.id.0.clone();
-        self.shared
-            .tasks
-            .insert(task_id.clone(), job.cancel.clone());
-        let shared = self.shared.clone();
-        let span = tracing::info_span!("task", id = %job.id, kind = kind.as_str());
-        tokio::spawn(
-            async move {
-                let id = job.id.0.clone();
-                let outcome = AssertUnwindSafe(job.run(&shared)).catch_unwind().await;
-                shared.tasks.remove(&id);
-                if outcome.is_err() {
-                    tracing::error!("the task panicked");
-                    let message = format!(
-                        "{} stopped on an internal error (see the log)",
-                        kind.title()
-                    );
-                    shared.show(MessageType::ERROR, message).await;
-                }
-            }
-            .instrument(span),
-        );
         Ok(serde_json::to_value(ext::TaskStarted { task_id }).unwrap_or_default())
+    }
+
+    async fn budget_request(&self, _: Value) -> Result<ext::BudgetParams> {
+        match budget::snapshot(&self.shared).await {
+            Some(snapshot) => Ok(budget::to_params(&snapshot)),
+            None => Err(Error {
+                code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+                message: "the spend ledger cannot be read (see the server log)".into(),
+                data: None,
+            }),
+        }
+    }
+
+    async fn set_key(&self, argument: Option<&Value>) -> Result<Value> {
+        // serde's messages can quote the offending value, which may be the key:
+        // this parse error says only what shape was expected.
+        let arguments: ext::SetKeyArguments = argument
+            .cloned()
+            .and_then(|value| serde_json::from_value(value).ok())
+            .ok_or_else(|| {
+                invalid("expected one argument: { \"provider\": \"openai\", \"key\": \"...\" }")
+            })?;
+        let config = self.shared.current().0;
+        let provider = known_cloud_provider(&config, &arguments.provider)?;
+        let key = ApiKey::new(&arguments.key).map_err(|error| invalid(error.to_string()))?;
+        let account = self.shared.account().map_err(invalid)?;
+        let id = provider.clone();
+        tokio::task::spawn_blocking(move || account.set_key(&id, &key))
+            .await
+            .map_err(|error| internal(error.to_string()))?
+            .map_err(|error| internal(error.to_string()))?;
+        tracing::info!(provider = %provider, "key stored");
+        self.shared.budget.report(&self.shared, true).await;
+        Ok(serde_json::json!({ "provider": provider, "keyState": "ok" }))
+    }
+
+    async fn remove_key(&self, argument: Option<&Value>) -> Result<Value> {
+        let arguments: ext::ProviderArguments = parse_argument(argument, "{ \"provider\": ... }")?;
+        let account = self.shared.account().map_err(invalid)?;
+        let id = arguments.provider.clone();
+        let removed = tokio::task::spawn_blocking(move || account.remove_key(&id))
+            .await
+            .map_err(|error| internal(error.to_string()))?
+            .map_err(|error| internal(error.to_string()))?;
+        self.shared.budget.report(&self.shared, true).await;
+        Ok(serde_json::json!({ "provider": arguments.provider, "removed": removed }))
+    }
+
+    async fn set_cap(&self, argument: Option<&Value>) -> Result<Value> {
+        let arguments: ext::SetCapArguments = parse_argument(argument, "{ \"usd\": 10 }")?;
+        let path = crate::paths::config_file();
+        config::write_cap(&path, arguments.usd).map_err(|error| invalid(format!("{error:#}")))?;
+        self.shared.reload_config_file().await;
+        self.budget_request(Value::Null)
+            .await
+            .map(|params| serde_json::to_value(params).unwrap_or_default())
+    }
+
+    async fn export_spend(&self) -> Result<Value> {
+        let account = self.shared.account().map_err(invalid)?;
+        let csv = tokio::task::spawn_blocking(move || {
+            account
+                .ledger()
+                .map_err(anyhow::Error::msg)
+                .and_then(|ledger| ledger.export_csv())
+        })
+        .await
+        .map_err(|error| internal(error.to_string()))?
+        .map_err(|error| internal(format!("{error:#}")))?;
+        Ok(serde_json::json!({ "csv": csv }))
+    }
+}
+
+/// Starts a task in the background and returns its id.
+fn start_job(
+    shared: &Arc<Shared>,
+    kind: TaskKind,
+    source: job::Source,
+    selection: std::ops::Range<usize>,
+    instruction: Option<String>,
+    target: job::Target,
+) -> std::result::Result<String, String> {
+    let (config, engine) = shared.current();
+    let job = job::Job::new(kind, source, selection, instruction, target, config, engine)?;
+    let task_id = job.id.0.clone();
+    shared.tasks.insert(task_id.clone(), job.cancel.clone());
+    let shared = shared.clone();
+    let span = tracing::info_span!("task", id = %job.id, kind = kind.as_str());
+    tokio::spawn(
+        async move {
+            let id = job.id.0.clone();
+            let outcome = AssertUnwindSafe(job.run(&shared)).catch_unwind().await;
+            shared.tasks.remove(&id);
+            if outcome.is_err() {
+                tracing::error!("the task panicked");
+                let message = format!(
+                    "{} stopped on an internal error (see the log)",
+                    kind.title()
+                );
+                shared.show(MessageType::ERROR, message).await;
+            }
+        }
+        .instrument(span),
+    );
+    Ok(task_id)
+}
+
+impl Shared {
+    /// Turns a command's `target` into where the task runs. `content` is asked
+    /// only when the target is `cloud`.
+    fn resolve_target(
+        &self,
+        target: Option<&str>,
+        config: &Config,
+        content: impl FnOnce() -> ContentKind,
+    ) -> std::result::Result<job::Target, String> {
+        let cloud_off = "cloud use is off (cloud.enabled = false): the task was not sent";
+        match target.unwrap_or("local") {
+            "local" => Ok(job::Target::Local),
+            "cloud" => {
+                if !config.cloud.enabled {
+                    return Err(cloud_off.into());
+                }
+                let endpoints = account::endpoints(config);
+                let has_key = |id: &str| {
+                    self.account
+                        .as_ref()
+                        .is_some_and(|account| account.has_key_cached(id))
+                };
+                routing::choose(&endpoints, content(), has_key)
+                    .cloned()
+                    .map(job::Target::Provider)
+                    .ok_or_else(|| {
+                        "no cloud provider has an API key; set one with aumatron.setKey".into()
+                    })
+            }
+            id => {
+                let provider = config.providers.get(id).ok_or_else(|| {
+                    let known: Vec<&str> = config.providers.keys().map(String::as_str).collect();
+                    format!(
+                        "there is no provider {id:?}; the target is \"local\", \"cloud\" or one \
+                         of: {}",
+                        known.join(", ")
+                    )
+                })?;
+                if !provider.local && !config.cloud.enabled {
+                    return Err(cloud_off.into());
+                }
+                Endpoint::from_config(id, provider)
+                    .map(job::Target::Provider)
+                    .map_err(|error| format!("providers.{id}: {error:#}"))
+            }
+        }
+    }
+
+    /// The provider a cloud action for this text would use, if any.
+    fn cloud_choice(&self, config: &Config, content: ContentKind) -> Option<Endpoint> {
+        if !config.cloud.enabled {
+            return None;
+        }
+        let account = self.account.as_ref()?;
+        let endpoints = account::endpoints(config);
+        routing::choose(&endpoints, content, |id| account.has_key_cached(id)).cloned()
+    }
+}
+
+/// The answer's expected length, for price estimates.
+fn typical_output_tokens(kind: TaskKind) -> u64 {
+    match kind {
+        TaskKind::Summarise => 200,
+        TaskKind::Explain => 400,
+        TaskKind::Draft => 600,
+    }
+}
+
+/// About what a task on `text_bytes` of text costs at `endpoint`; `None` when its
+/// model has no price.
+fn estimate_cost(
+    config: &Config,
+    endpoint: &Endpoint,
+    kind: TaskKind,
+    text_bytes: usize,
+) -> Option<Money> {
+    const PROMPT_BYTES: usize = 400;
+    let price = PriceBook::new(&config.prices).lookup(&endpoint.model)?;
+    let output =
+        typical_output_tokens(kind).min(u64::from(config.cloud.max_output_tokens.for_task(kind)));
+    let usage = crate::budget::prices::Usage {
+        input: tokens::rough(text_bytes + PROMPT_BYTES),
+        output,
+        ..Default::default()
+    };
+    Some(price.cost(&usage))
+}
+
+/// "Explain with OpenAI gpt-4.1-mini (cloud, about $0.002)".
+fn cloud_title(config: &Config, endpoint: &Endpoint, kind: TaskKind, text_bytes: usize) -> String {
+    let price = match estimate_cost(config, endpoint, kind, text_bytes) {
+        Some(cost) => format!("about {cost}"),
+        None => "no price set".into(),
+    };
+    format!(
+        "{} with {} {} (cloud, {price})",
+        kind.title(),
+        endpoint.name,
+        endpoint.model
+    )
+}
+
+fn known_cloud_provider(config: &Config, provider: &str) -> Result<String> {
+    match config.providers.get(provider) {
+        Some(found) if found.local => Err(invalid(format!(
+            "{provider} is a local provider and takes no key"
+        ))),
+        Some(_) => Ok(provider.to_owned()),
+        None => {
+            let known: Vec<&str> = config.providers.keys().map(String::as_str).collect();
+            Err(invalid(format!(
+                "there is no provider {provider:?}; configured: {}",
+                known.join(", ")
+            )))
+        }
+    }
+}
+
+fn parse_argument<T: serde::de::DeserializeOwned>(
+    argument: Option<&Value>,
+    shape: &str,
+) -> Result<T> {
+    argument
+        .cloned()
+        .ok_or_else(|| invalid(format!("expected one argument: {shape}")))
+        .and_then(|value| serde_json::from_value(value).map_err(|error| invalid(error.to_string())))
+}
+
+fn internal(message: String) -> Error {
+    Error {
+        code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+        message: message.into(),
+        data: None,
     }
 }
 
@@ -341,9 +629,13 @@ impl LanguageServer for AumatronServer {
             let _ = self.shared.apply_layers(layers);
         }
 
-        let kinds = TaskKind::ALL
+        let kinds = [false, true]
             .into_iter()
-            .map(|kind| CodeActionKind::from(ext::code_action_kind(kind)))
+            .flat_map(|cloud| {
+                TaskKind::ALL
+                    .into_iter()
+                    .map(move |kind| CodeActionKind::from(ext::code_action_kind(kind, cloud)))
+            })
             .collect();
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
@@ -366,7 +658,9 @@ impl LanguageServer for AumatronServer {
                     commands: ext::COMMANDS.iter().map(|c| c.to_string()).collect(),
                     ..Default::default()
                 }),
-                experimental: Some(serde_json::json!({ "aumatron": { "taskOutput": true } })),
+                experimental: Some(serde_json::json!({
+                    "aumatron": { "taskOutput": true, "budget": true }
+                })),
                 ..Default::default()
             },
             server_info: Some(ServerInfo {
@@ -403,6 +697,9 @@ impl LanguageServer for AumatronServer {
             if support.configuration {
                 shared.pull_configuration().await;
             }
+            shared.refresh_keys().await;
+            shared.budget.report(&shared, true).await;
+            budget::watch(shared).await;
         });
     }
 
@@ -462,54 +759,108 @@ impl LanguageServer for AumatronServer {
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let encoding = self.shared.support().encoding;
         let uri = &params.text_document.uri;
-        if let Some(document) = self.shared.documents.snapshot(uri.as_str()) {
-            document
-                .char_range(convert::range(params.range), encoding)
-                .map_err(|error| invalid(error.to_string()))?;
-        }
+        let document = self.shared.documents.snapshot(uri.as_str());
+        let selection = match &document {
+            Some(document) => Some(
+                document
+                    .char_range(convert::range(params.range), encoding)
+                    .map_err(|error| invalid(error.to_string()))?,
+            ),
+            None => None,
+        };
         if params.range.start == params.range.end {
             return Ok(None);
         }
         let only = params.context.only.as_deref();
-        let actions = TaskKind::ALL
+        let action = |kind: TaskKind, title: String, cloud: bool, target: Option<String>| {
+            let arguments = ext::TaskArguments {
+                uri: uri.clone(),
+                range: Some(params.range),
+                instruction: None,
+                target,
+            };
+            CodeActionOrCommand::CodeAction(CodeAction {
+                title,
+                kind: Some(CodeActionKind::from(ext::code_action_kind(kind, cloud))),
+                command: Some(Command {
+                    title: kind.title().into(),
+                    command: ext::command_for(kind).into(),
+                    arguments: Some(vec![serde_json::to_value(arguments).unwrap_or_default()]),
+                }),
+                ..Default::default()
+            })
+        };
+        let wanted =
+            |kind: TaskKind, cloud: bool| kind_requested(&ext::code_action_kind(kind, cloud), only);
+        let mut actions: Vec<CodeActionOrCommand> = TaskKind::ALL
             .into_iter()
-            .filter(|kind| kind_requested(&ext::code_action_kind(*kind), only))
+            .filter(|kind| wanted(*kind, false))
             .map(|kind| {
-                let arguments = ext::TaskArguments {
-                    uri: uri.clone(),
-                    range: Some(params.range),
-                    instruction: None,
-                };
-                CodeActionOrCommand::CodeAction(CodeAction {
-                    title: format!("{} with the local model", kind.title()),
-                    kind: Some(CodeActionKind::from(ext::code_action_kind(kind))),
-                    command: Some(Command {
-                        title: kind.title().into(),
-                        command: ext::command_for(kind).into(),
-                        arguments: Some(vec![serde_json::to_value(arguments).unwrap_or_default()]),
-                    }),
-                    ..Default::default()
-                })
+                action(
+                    kind,
+                    format!("{} with the local model", kind.title()),
+                    false,
+                    None,
+                )
             })
             .collect();
+
+        // Cloud variants: only with a key, only while cloud use is on, and named
+        // with their provider, model and price, since choosing one spends money.
+        let (Some(document), Some(selection)) = (document, selection) else {
+            return Ok(Some(actions));
+        };
+        let config = self.shared.current().0;
+        let slice = document.rope.slice(selection);
+        let language = Language::detect(&document.language_id, uri.path().as_str());
+        let content = if language.prose {
+            routing::classify(&slice.to_string(), &language)
+        } else {
+            ContentKind::Code
+        };
+        if let Some(endpoint) = self.shared.cloud_choice(&config, content) {
+            for kind in TaskKind::ALL.into_iter().filter(|kind| wanted(*kind, true)) {
+                let title = cloud_title(&config, &endpoint, kind, slice.len_bytes());
+                actions.push(action(kind, title, true, Some(endpoint.id.clone())));
+            }
+        }
+        for endpoint in account::endpoints(&config).iter().filter(|e| e.local) {
+            for kind in TaskKind::ALL
+                .into_iter()
+                .filter(|kind| wanted(*kind, false))
+            {
+                let title = format!(
+                    "{} with {} {} (local server)",
+                    kind.title(),
+                    endpoint.name,
+                    endpoint.model
+                );
+                actions.push(action(kind, title, false, Some(endpoint.id.clone())));
+            }
+        }
         Ok(Some(actions))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
         let argument = params.arguments.first();
-        if params.command == ext::CANCEL {
-            let arguments: ext::CancelArguments = argument
-                .cloned()
-                .ok_or_else(|| invalid("expected one argument: { \"taskId\": ... }"))
-                .and_then(|value| {
-                    serde_json::from_value(value).map_err(|error| invalid(error.to_string()))
-                })?;
-            let cancelled = self.cancel_task(&arguments.task_id);
-            return Ok(Some(serde_json::json!({ "cancelled": cancelled })));
-        }
-        let kind = ext::task_for_command(&params.command)
-            .ok_or_else(|| invalid(format!("unknown command {}", params.command)))?;
-        self.start_task(kind, argument).map(Some)
+        let answer = match params.command.as_str() {
+            ext::CANCEL => {
+                let arguments: ext::CancelArguments =
+                    parse_argument(argument, "{ \"taskId\": ... }")?;
+                let cancelled = self.cancel_task(&arguments.task_id);
+                serde_json::json!({ "cancelled": cancelled })
+            }
+            ext::SET_KEY => self.set_key(argument).await?,
+            ext::REMOVE_KEY => self.remove_key(argument).await?,
+            ext::SET_CAP => self.set_cap(argument).await?,
+            ext::EXPORT_SPEND => self.export_spend().await?,
+            command => {
+                let kind = ext::task_for_command(command)
+                    .ok_or_else(|| invalid(format!("unknown command {command}")))?;
+                self.start_task(kind, argument)?
+            }
+        };
+        Ok(Some(answer))
     }
 }
 

@@ -3,9 +3,11 @@
 //! the language server and the `run` command both drive it through
 //! [`TaskObserver`].
 
+pub mod cloud;
 pub mod language;
 pub mod placement;
 pub mod prompt;
+pub mod routing;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,11 +79,19 @@ pub enum TaskUpdate<'a> {
     Started { model: &'a str, input_tokens: u32 },
     /// New answer text; `output_tokens` counts all generated so far.
     Text { delta: &'a str, output_tokens: u32 },
+    /// Money was reserved or settled for this task.
+    BudgetChanged,
 }
 
 /// Receives a task's updates as they happen.
 pub trait TaskObserver: Send {
     fn update(&mut self, update: TaskUpdate<'_>) -> impl Future<Output = ()> + Send;
+
+    /// Asks the user whether to send despite `question`'s reason; no by default.
+    fn confirm_send(&mut self, question: &str) -> impl Future<Output = bool> + Send {
+        let _ = question;
+        async { false }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,9 +117,16 @@ pub struct TaskReport {
     pub status: TaskStatus,
     /// The cleaned answer (for a cancelled task, what had arrived).
     pub text: String,
+    /// `local`, or the id of the provider that answered.
+    pub provider: String,
     pub model: String,
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// What a cloud task charged to the budget.
+    pub cost: Option<crate::budget::Money>,
+    /// The local model cannot do this task (the input does not fit, or there is
+    /// no model), so a cloud provider is the way to get it done.
+    pub beyond_local: bool,
 }
 
 /// Runs a task on the local engine, reporting to `observer` as it goes.
@@ -123,6 +140,9 @@ pub async fn run_task(
     let mut report = TaskReport {
         status: TaskStatus::Done,
         text: String::new(),
+        provider: "local".into(),
+        cost: None,
+        beyond_local: false,
         model: engine
             .model_info()
             .map(|info| info.name)
@@ -197,5 +217,11 @@ pub async fn run_task(
 
 fn fail(mut report: TaskReport, error: &EngineError) -> TaskReport {
     report.status = TaskStatus::Failed(error.to_string());
+    report.beyond_local = matches!(
+        error,
+        EngineError::ContextTooSmall { .. }
+            | EngineError::ModelMissing(_)
+            | EngineError::LoadFailed { .. }
+    );
     report
 }
