@@ -18,3 +18,4 @@ echo "== cargo test"
 # The end-to-end tests each run the model on every core, so they run one at a time:
 # two models spinning on the same cores slow each other down many times over.
 cargo test --release --locked -- --test-threads=1
+scripts/setup-vscode.sh && editors/vscode/scripts/test.sh # the VS Code extension, in code-server

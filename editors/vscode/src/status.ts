@@ -47,10 +47,10 @@ export function formatSpend(usd: number): string {
     return `$${trimZeros(usd.toFixed(decimals))}`;
 }
 
-/** A cap: whole dollars without decimals (`$10`), else cents (`$7.50`). */
+/** A cap: whole dollars without decimals (`$10`), else as a spend (`$7.50`). */
 export function formatCap(usd: number): string {
     if (!Number.isFinite(usd) || usd < 0) return "$?";
-    return Number.isInteger(usd) ? `$${usd}` : `$${usd.toFixed(2)}`;
+    return Number.isInteger(usd) ? `$${usd}` : formatSpend(usd);
 }
 
 /** An exact figure for the tooltip: up to six decimals, as the ledger keeps them. */

@@ -133,7 +133,13 @@ export async function waitFor<T>(
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
-function runEnv(sandbox: Sandbox): NodeJS.ProcessEnv {
+/** Where the server writes its log (`AUMATRON_LOG_FILE`). */
+export function serverLog(sandbox: Sandbox): string {
+    return join(sandbox.artifacts, `${sandbox.keyringService}-server.log`);
+}
+
+/** The environment code-server, and so the server, runs in: all state in the sandbox. */
+export function serverEnv(sandbox: Sandbox): NodeJS.ProcessEnv {
     const node = required("AUMATRON_E2E_NODE");
     return {
         ...process.env,
@@ -145,7 +151,7 @@ function runEnv(sandbox: Sandbox): NodeJS.ProcessEnv {
         AUMATRON_MODEL: required("AUMATRON_MODEL"),
         AUMATRON_KEYRING_SERVICE: sandbox.keyringService,
         AUMATRON_LOG: "debug,llama-cpp-2=warn",
-        AUMATRON_LOG_FILE: join(sandbox.artifacts, `${sandbox.keyringService}-server.log`),
+        AUMATRON_LOG_FILE: serverLog(sandbox),
     };
 }
 
@@ -168,7 +174,7 @@ export class CodeServer {
     static async start(sandbox: Sandbox): Promise<CodeServer> {
         const codeServer = required("AUMATRON_E2E_CODE_SERVER");
         const vsix = required("AUMATRON_E2E_VSIX");
-        const env = runEnv(sandbox);
+        const env = serverEnv(sandbox);
         const config = join(sandbox.root, "code-server.yaml");
         writeFileSync(config, "");
         const common = [

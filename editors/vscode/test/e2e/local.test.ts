@@ -17,6 +17,7 @@ import {
     makeSandbox,
     openBrowser,
     removeSandbox,
+    serverLog,
     waitFor,
     withScreenshot,
     Workbench,
@@ -200,5 +201,12 @@ describe("local tasks in VS Code", () => {
         const afterLines = after.split("\n");
         assert.ok(afterLines.length > beforeLines.length, "the draft adds lines");
         assert.deepEqual(afterLines.slice(0, 21), beforeLines.slice(0, 21), "the selection is kept above the draft");
+
+        // The setting aumatron.local.maxOutputTokens reached the server: the draft
+        // stopped at 96 tokens, not the default 512.
+        const log = readFileSync(serverLog(sandbox), "utf8");
+        const drafted = /kind="draft".*task ended.*output_tokens=(\d+)/.exec(log);
+        assert.ok(drafted, "the server logged the draft");
+        assert.ok(Number(drafted[1]) <= 96, `the draft had ${drafted[1]} tokens`);
     });
 });

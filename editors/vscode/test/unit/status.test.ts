@@ -53,6 +53,7 @@ describe("amounts", () => {
         assert.equal(formatCap(10), "$10");
         assert.equal(formatCap(7.5), "$7.50");
         assert.equal(formatCap(0), "$0");
+        assert.equal(formatCap(0.0014), "$0.0014");
     });
 
     test("exact figures keep the ledger's six decimals and at least cents", () => {
