@@ -4,8 +4,7 @@
 // task changes the status bar, and the budget commands work from the palette.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
@@ -19,7 +18,7 @@ import {
     makeSandbox,
     openBrowser,
     removeSandbox,
-    serverEnv,
+    runServerCli,
     waitFor,
     withScreenshot,
     Workbench,
@@ -36,9 +35,9 @@ function filesHolding(dir: string, needle: string): string[] {
     if (!existsSync(dir)) return found;
     for (const entry of readdirSync(dir)) {
         const path = join(dir, entry);
-        const stat = statSync(path);
+        const stat = lstatSync(path);
         if (stat.isDirectory()) found.push(...filesHolding(path, needle));
-        else if (stat.size < 50_000_000 && readFileSync(path).includes(needle)) found.push(path);
+        else if (stat.isFile() && stat.size < 50_000_000 && readFileSync(path).includes(needle)) found.push(path);
     }
     return found;
 }
@@ -82,9 +81,7 @@ describe("cloud tasks and the budget in VS Code", () => {
         if (sandbox) {
             // This run's keyring entries go, whatever the tests did.
             for (const provider of ["openai", "anthropic"]) {
-                spawnSync(process.env.AUMATRON_E2E_SERVER!, ["key", "remove", provider], {
-                    env: serverEnv(sandbox), encoding: "utf8",
-                });
+                runServerCli(sandbox, ["key", "remove", provider]);
             }
             removeSandbox(sandbox);
         }
@@ -105,15 +102,12 @@ describe("cloud tasks and the budget in VS Code", () => {
         await picker.click();
         const box = bench.quickInput();
         await waitFor("the password box", async () => (await box.getAttribute("type")) === "password");
-        await box.fill(KEY);
-        await bench.page.keyboard.press("Enter");
+        await bench.submitInput(KEY);
         await bench.page.locator(".notifications-toasts", { hasText: "the OpenAI key is stored" }).waitFor();
 
-        const listed = spawnSync(process.env.AUMATRON_E2E_SERVER!, ["key", "list"], {
-            env: serverEnv(sandbox), encoding: "utf8",
-        });
-        assert.match(listed.stdout + listed.stderr, /openai/i);
-        assert.ok(!(listed.stdout + listed.stderr).includes(KEY), "the CLI never prints a key");
+        const listed = runServerCli(sandbox, ["key", "status"]);
+        assert.match(listed.output, /openai/i);
+        assert.ok(!listed.output.includes(KEY), "the CLI never prints a key");
     });
 
     check("a cloud task streams into the view and the status bar shows its cost", async () => {
@@ -156,8 +150,7 @@ describe("cloud tasks and the budget in VS Code", () => {
     check("the cap, the warning and the exhausted colours", async () => {
         const setCap = async (usd: string) => {
             await bench.runCommand("Aumatron: Set Monthly Cap…");
-            await bench.quickInput().fill(usd);
-            await bench.page.keyboard.press("Enter");
+            await bench.submitInput(usd);
         };
         const item = bench.statusItem();
         const kind = async () => (await item.getAttribute("class")) ?? "";
@@ -195,8 +188,10 @@ describe("cloud tasks and the budget in VS Code", () => {
     check("the spend exports to a CSV file where the user says", async () => {
         await bench.runCommand("Aumatron: Export Spend…");
         // code-server's save dialog is a path in a quick input: accept the suggestion.
-        await bench.quickInput().waitFor();
-        await bench.page.keyboard.press("Enter");
+        const ok = bench.page.locator(".quick-input-widget .monaco-button:visible", { hasText: /^OK$/ });
+        await ok.waitFor();
+        await waitFor("the suggested file name", async () => /aumatron-spend-\d{4}-\d{2}\.csv$/.test(await bench.quickInput().inputValue()));
+        await ok.click();
         await bench.page.locator(".notifications-toasts", { hasText: "exported to" }).waitFor();
         const exported = readdirSync(sandbox.workspace).filter((name) => /^aumatron-spend-\d{4}-\d{2}\.csv$/.test(name));
         assert.equal(exported.length, 1);

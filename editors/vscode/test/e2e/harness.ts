@@ -133,6 +133,24 @@ export async function waitFor<T>(
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
+/**
+ * Runs the server's command line (`aumatron-lsp key status`...) in the sandbox,
+ * in the same session keyring as code-server.
+ *
+ * A login session gives every process a session keyring (pam_keyinit); a CI
+ * job has none, and then each thread of the server that touches the kernel
+ * keyring can end up in a keyring of its own, so a key stored by one request is
+ * not found by the next. code-server and these commands therefore run in a named
+ * session keyring of the run's own (`keyctl session NAME`), which also keeps the
+ * run's keys away from the user's.
+ */
+export function runServerCli(sandbox: Sandbox, args: string[]): { status: number | null; output: string } {
+    const result = spawnSync("keyctl", ["session", sandbox.keyringService, required("AUMATRON_E2E_SERVER"), ...args], {
+        env: serverEnv(sandbox), encoding: "utf8", timeout: 60_000,
+    });
+    return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
 /** Where the server writes its log (`AUMATRON_LOG_FILE`). */
 export function serverLog(sandbox: Sandbox): string {
     return join(sandbox.artifacts, `${sandbox.keyringService}-server.log`);
@@ -190,7 +208,8 @@ export class CodeServer {
         }
 
         const port = await freePort();
-        const child = spawn(codeServer, [
+        // Under its own session keyring, as a login session has one (see keyringSession).
+        const child = spawn("keyctl", ["session", sandbox.keyringService, codeServer, 
             ...common,
             "--auth", "none",
             "--bind-addr", `127.0.0.1:${port}`,
@@ -317,6 +336,15 @@ export class Workbench {
         return this.page.locator(".quick-input-widget input:visible").first();
     }
 
+    /** Types `text` into the showing input box and submits it. */
+    async submitInput(text: string): Promise<void> {
+        const box = this.quickInput();
+        await box.fill(text);
+        await waitFor("the typed text", async () => (await box.inputValue()) === text, 10_000);
+        await this.page.keyboard.press("Enter");
+        await this.page.locator(".quick-input-widget input:visible").waitFor({ state: "hidden" });
+    }
+
     /** Runs a command from the palette by its full title. */
     async runCommand(title: string): Promise<void> {
         await this.page.keyboard.press("F1");
@@ -358,6 +386,16 @@ export class Workbench {
         return lines.join("\n");
     }
 
+    /** The messages in the notification center, newest first. */
+    async notifications(): Promise<string[]> {
+        await this.runCommand("Notifications: Show Notifications");
+        const center = this.page.locator(".notifications-center");
+        await center.waitFor();
+        const texts = await center.locator(".notification-list-item-message").allInnerTexts();
+        await this.page.keyboard.press("Escape");
+        return texts.map((text) => text.replace(/\s+/g, " ").trim());
+    }
+
     async screenshot(sandbox: Sandbox, name: string, clip?: Locator): Promise<string> {
         const file = join(sandbox.artifacts, `${name}.png`);
         if (clip) await clip.screenshot({ path: file });
@@ -382,6 +420,10 @@ export function withScreenshot(
             if (page && box) {
                 const file = `failed-${name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}`;
                 await page.screenshot(box, file).catch(() => undefined);
+                const messages = await page.notifications().catch(() => []);
+                if (messages.length > 0 && error instanceof Error) {
+                    error.message += `\nnotifications:\n  ${messages.join("\n  ")}`;
+                }
             }
             throw error;
         }

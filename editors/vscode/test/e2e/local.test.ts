@@ -180,8 +180,7 @@ describe("local tasks in VS Code", () => {
         await bench.openFile("word_count.rs");
         await bench.selectLines(5, 21);
         await bench.runCommand("Aumatron: Draft Locally…");
-        await bench.quickInput().fill("Write a unit test for top_words.");
-        await bench.page.keyboard.press("Enter");
+        await bench.submitInput("Write a unit test for top_words.");
         const apply = bench.page.locator(".monaco-button", { hasText: /^Apply$/ }).first();
         await apply.waitFor({ timeout: 180_000 });
         assert.equal(readFileSync(file, "utf8"), before, "nothing changes before Apply");
