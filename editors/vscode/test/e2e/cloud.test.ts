@@ -121,6 +121,7 @@ describe("cloud tasks and the budget in VS Code", () => {
             const text = (await bench.editorText(group)).replace(/\s+/g, " ");
             return /· done in/.test(text) ? text : undefined;
         }, 120_000);
+        assert.match(view, /^# Explanation of word_count\.rs, lines 5–21 /);
         assert.match(view, /openai gpt-4\.1-mini \(cloud\) · done in [\d.]+ s · 1000 tokens in, 500 out · cost \$0\.001200/);
         assert.match(view, /This function ranks the words of a text by how often they appear\./);
 

@@ -366,6 +366,7 @@ export class Workbench {
 
     /** Selects whole lines `first` to `last` (1-based) in the active editor. */
     async selectLines(first: number, last: number): Promise<void> {
+        await this.page.locator(".editor-group-container.active .monaco-editor .view-lines").first().click();
         await this.page.keyboard.press("Control+G");
         await this.quickInput().waitFor();
         await this.page.keyboard.type(String(first));
@@ -373,6 +374,8 @@ export class Workbench {
         await this.page.keyboard.press("Home");
         await this.page.keyboard.press("Home");
         for (let line = first; line <= last; line++) await this.page.keyboard.press("Shift+ArrowDown");
+        const selection = this.page.locator('.statusbar-item[id="status.editor.selection"]');
+        await waitFor(`lines ${first} to ${last} selected`, async () => /selected/.test(await selection.innerText()), 10_000);
     }
 
     /** The text of the visible lines of the editor whose tab says `tabLabel`. */
