@@ -19,3 +19,4 @@ echo "== cargo test"
 # two models spinning on the same cores slow each other down many times over.
 cargo test --release --locked -- --test-threads=1
 echo "== neovim plugin"; scripts/setup-nvim.sh >/dev/null && editors/nvim/tests/run.sh
+scripts/setup-vscode.sh && editors/vscode/scripts/test.sh # the VS Code extension, in code-server
