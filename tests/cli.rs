@@ -84,6 +84,31 @@ fn doctor_says_what_is_fine_and_what_to_fix() {
         "{stdout}"
     );
     assert!(stdout.contains("everything is in place"), "{stdout}");
+    assert!(stdout.contains("ok   spend ledger "), "{stdout}");
+    assert!(
+        stdout
+            .contains("no provider has a key (local only until one is set), in the kernel keyring"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("budget: $0.00 of $10.00 spent this month"),
+        "{stdout}"
+    );
+
+    // A ledger that cannot be opened is something to fix; cloud tasks are refused.
+    std::fs::write(
+        sandbox.path("data/aumatron/ledger.sqlite3"),
+        "not a database",
+    )
+    .unwrap();
+    let corrupt = sandbox.command().arg("doctor").output().unwrap();
+    let stdout = String::from_utf8_lossy(&corrupt.stdout);
+    assert!(!corrupt.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("FIX  the spend ledger is unavailable"),
+        "{stdout}"
+    );
+    std::fs::remove_file(sandbox.path("data/aumatron/ledger.sqlite3")).unwrap();
 
     sandbox.write_config("[local]\nthreads = 0\n");
     let mut command = sandbox.command();

@@ -36,6 +36,10 @@ use crate::text::{DocumentStore, PositionEncoding, TextRange, position};
 
 /// Progress reports are sent at most this often.
 const REPORT_INTERVAL: Duration = Duration::from_millis(200);
+/// How long an edit waits for the editor's answer. An editor may first show it for
+/// review (VS Code's refactor preview), so the answer takes as long as the user
+/// does; only an editor that never answers meets this.
+const EDIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// How long a question to the user waits for an answer.
 const OFFER_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -535,7 +539,7 @@ impl Job {
             edit: workspace_edit,
         };
         let applied = tokio::time::timeout(
-            CLIENT_TIMEOUT,
+            EDIT_TIMEOUT,
             shared
                 .client
                 .send_request::<request::ApplyWorkspaceEdit>(params),

@@ -16,15 +16,6 @@ cd "$repo"
 nvim="${AUMATRON_NVIM:-$(scripts/setup-nvim.sh)}"
 export AUMATRON_NVIM="$nvim"
 
-# Keys go to the real kernel keyring. A process started outside a login session (CI,
-# a service) has no session keyring of its own, and the kernel then refuses to link
-# keys into the persistent keyring; a login session has one. So the tests run in a
-# fresh session keyring, as a user's editor would.
-if [ -z "${AUMATRON_TEST_KEY_SESSION:-}" ]; then
-  export AUMATRON_TEST_KEY_SESSION=1
-  exec keyctl session - "$here/run.sh" "$@"
-fi
-
 server="${AUMATRON_LSP_BIN:-$repo/target/release/aumatron-lsp}"
 [ -x "$server" ] || { echo "run.sh: no server at $server; run cargo build --release" >&2; exit 1; }
 

@@ -134,18 +134,12 @@ export async function waitFor<T>(
 }
 
 /**
- * Runs the server's command line (`aumatron-lsp key status`...) in the sandbox,
- * in the same session keyring as code-server.
- *
- * A login session gives every process a session keyring (pam_keyinit); a CI
- * job has none, and then each thread of the server that touches the kernel
- * keyring can end up in a keyring of its own, so a key stored by one request is
- * not found by the next. code-server and these commands therefore run in a named
- * session keyring of the run's own (`keyctl session NAME`), which also keeps the
- * run's keys away from the user's.
+ * Runs the server's command line (`aumatron-lsp key status`...) in the sandbox.
+ * Its keys live under the run's own keyring service name
+ * (`AUMATRON_KEYRING_SERVICE`), away from the user's.
  */
 export function runServerCli(sandbox: Sandbox, args: string[]): { status: number | null; output: string } {
-    const result = spawnSync("keyctl", ["session", sandbox.keyringService, required("AUMATRON_E2E_SERVER"), ...args], {
+    const result = spawnSync(required("AUMATRON_E2E_SERVER"), args, {
         env: serverEnv(sandbox), encoding: "utf8", timeout: 60_000,
     });
     return { status: result.status, output: `${result.stdout}${result.stderr}` };
@@ -208,8 +202,7 @@ export class CodeServer {
         }
 
         const port = await freePort();
-        // Under its own session keyring, as a login session has one (see keyringSession).
-        const child = spawn("keyctl", ["session", sandbox.keyringService, codeServer, 
+        const child = spawn(codeServer, [
             ...common,
             "--auth", "none",
             "--bind-addr", `127.0.0.1:${port}`,
