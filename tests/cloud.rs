@@ -153,7 +153,7 @@ fn explain_with_openai_streams_charges_exactly_and_pushes_the_budget() {
         .clone();
     let title = explain["title"].as_str().unwrap();
     assert!(
-        title.starts_with("Explain with OpenAI gpt-4.1-mini (cloud, about $0.0"),
+        title.starts_with("Explain function `word_counts` with OpenAI gpt-4.1-mini (cloud, about $0.0"),
         "{title}"
     );
     assert_eq!(explain["command"]["arguments"][0]["target"], "openai");
@@ -726,13 +726,14 @@ fn a_local_task_that_does_not_fit_offers_the_cloud_and_sends_only_on_yes() {
     let big = "The quick brown fox jumps over the lazy dog. ".repeat(60);
     let uri = open(&mut client, &sandbox, "big.txt", "plaintext", &big);
 
-    // No answer: nothing is sent.
-    let id = run(&mut client, "aumatron.summarise", json!({ "uri": uri }));
+    // No answer: nothing is sent. (A summary would be made in parts; an
+    // explanation needs the whole input at once.)
+    let id = run(&mut client, "aumatron.explain", json!({ "uri": uri }));
     assert_eq!(finished(&mut client, &id)["status"], "failed");
     let offer = client.wait_server_request("window/showMessageRequest");
     let yes = offer["actions"][0]["title"].as_str().unwrap();
     assert!(
-        yes.starts_with("Summarise with OpenAI gpt-4.1-mini (cloud, about $"),
+        yes.starts_with("Explain with OpenAI gpt-4.1-mini (cloud, about $"),
         "{offer}"
     );
     assert!(
@@ -745,8 +746,8 @@ fn a_local_task_that_does_not_fit_offers_the_cloud_and_sends_only_on_yes() {
     assert!(fake.requests().is_empty());
 
     // Yes: the cloud task runs.
-    client.message_choice = Some("Summarise with OpenAI".into());
-    let id = run(&mut client, "aumatron.summarise", json!({ "uri": uri }));
+    client.message_choice = Some("Explain with OpenAI".into());
+    let id = run(&mut client, "aumatron.explain", json!({ "uri": uri }));
     assert_eq!(finished(&mut client, &id)["status"], "failed");
     let cloud = client.wait_notification("aumatron/taskDidChange", |p| {
         p["provider"] == "openai" && p["status"] != "running"
