@@ -2,10 +2,10 @@
 //! shared spend ledger and the HTTP client, opened once per process and shared by
 //! the language server's jobs and the command line.
 //!
-//! Which providers have a key is cached here, so that code actions can offer
-//! cloud variants without touching the credential store; the cache is refreshed
-//! when keys are set or removed in this process, and when another process's
-//! change shows up in the ledger.
+//! Each provider's key state (stored, missing, rejected) is cached here, so that
+//! code actions can offer cloud variants without touching the credential store;
+//! the cache is refreshed when keys are set or removed in this process, and when
+//! another process's change shows up in the ledger.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,12 +14,13 @@ use crate::budget::{self, BudgetSnapshot, KeyState, Ledger, Money, Period, Provi
 use crate::cloud::{CloudClient, Endpoint};
 use crate::config::Config;
 use crate::keys::{ApiKey, KeyError, KeyStore};
+use crate::task::routing::{self, ContentKind};
 
 pub struct Account {
     pub keys: KeyStore,
     pub client: CloudClient,
     ledger: Result<Ledger, String>,
-    has_key: Mutex<HashMap<String, bool>>,
+    key_states: Mutex<HashMap<String, KeyState>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -44,7 +45,7 @@ impl Account {
             keys: KeyStore::from_env(),
             client: CloudClient::new()?,
             ledger,
-            has_key: Mutex::new(HashMap::new()),
+            key_states: Mutex::new(HashMap::new()),
         })
     }
 
@@ -54,44 +55,125 @@ impl Account {
             .map_err(|reason| format!("the spend ledger is unavailable ({reason})"))
     }
 
-    /// Reads which providers have a key from the store (blocking).
+    /// Reads each provider's key state from the store and the ledger (blocking).
     pub fn refresh_keys(&self, config: &Config) {
-        let found: HashMap<String, bool> = config
+        let found: HashMap<String, KeyState> = config
             .providers
             .iter()
             .filter(|(_, provider)| !provider.local)
-            .map(|(id, _)| (id.clone(), self.keys.has(id)))
+            .map(|(id, _)| (id.clone(), self.read_key_state(id)))
             .collect();
         *self.key_cache() = found;
     }
 
-    /// Whether `provider` had a key when last looked at; never blocks.
-    pub fn has_key_cached(&self, provider: &str) -> bool {
-        self.key_cache().get(provider).copied().unwrap_or(false)
-    }
-
-    fn key_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
-        self.has_key.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Stores a key (blocking) and forgets that an earlier one was rejected.
-    pub fn set_key(&self, provider: &str, key: &ApiKey) -> Result<(), KeyError> {
-        self.keys.set(provider, key)?;
-        self.key_cache().insert(provider.to_owned(), true);
-        if let Ok(ledger) = &self.ledger
-            && let Err(error) = ledger.set_key_state(provider, Some("ok"))
-        {
-            tracing::warn!(%error, "cannot record the key state");
+    fn read_key_state(&self, provider: &str) -> KeyState {
+        if !self.keys.has(provider) {
+            return KeyState::Missing;
         }
+        let rejected = self
+            .ledger
+            .as_ref()
+            .ok()
+            .and_then(|ledger| ledger.key_record(provider).ok().flatten())
+            .is_some_and(|record| record.rejected);
+        if rejected {
+            KeyState::Rejected
+        } else {
+            KeyState::Ok
+        }
+    }
+
+    /// `provider`'s key state when last looked at; never blocks.
+    pub fn key_state_cached(&self, provider: &str) -> KeyState {
+        self.key_cache()
+            .get(provider)
+            .copied()
+            .unwrap_or(KeyState::Missing)
+    }
+
+    /// Whether `provider` has a key that was not refused; never blocks.
+    pub fn has_usable_key(&self, provider: &str) -> bool {
+        self.key_state_cached(provider) == KeyState::Ok
+    }
+
+    fn key_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyState>> {
+        self.key_states.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The provider a cloud task on `content` goes to: the one routing picks among
+    /// those with a usable key, while cloud use is on.
+    pub fn cloud_choice(&self, config: &Config, content: ContentKind) -> Option<Endpoint> {
+        if !config.cloud.enabled {
+            return None;
+        }
+        routing::choose(&endpoints(config), content, |id| self.has_usable_key(id)).cloned()
+    }
+
+    /// Whether any cloud provider could take a task now; cheaper than
+    /// [`Account::cloud_choice`], which needs the content's kind.
+    pub fn cloud_available(&self, config: &Config) -> bool {
+        config.cloud.enabled
+            && config
+                .providers
+                .iter()
+                .any(|(id, provider)| !provider.local && self.has_usable_key(id))
+    }
+
+    /// Where a task with `target` (`local`, `cloud` or a provider id) runs.
+    /// `content` is asked only for `cloud`.
+    pub fn resolve_target(
+        &self,
+        config: &Config,
+        target: &str,
+        content: impl FnOnce() -> ContentKind,
+    ) -> Result<Target, String> {
+        let cloud_off = "cloud use is off (cloud.enabled = false): the task was not sent";
+        match target {
+            "local" => Ok(Target::Local),
+            "cloud" => {
+                if !config.cloud.enabled {
+                    return Err(cloud_off.into());
+                }
+                self.cloud_choice(config, content())
+                    .map(Target::Provider)
+                    .ok_or_else(|| {
+                        "no cloud provider has a usable API key; store one with the Set API key \
+                         command (aumatron.setKey) or `aumatron-lsp key set openai`"
+                            .into()
+                    })
+            }
+            id => {
+                let endpoint = provider_endpoint(config, id)?;
+                if !endpoint.local && !config.cloud.enabled {
+                    return Err(cloud_off.into());
+                }
+                Ok(Target::Provider(endpoint))
+            }
+        }
+    }
+
+    /// Stores a key (blocking), for requests to `endpoint`'s origin only, and
+    /// forgets that an earlier one was rejected.
+    pub fn set_key(&self, endpoint: &Endpoint, key: &ApiKey) -> Result<(), KeyError> {
+        // The origin is recorded first: a key without one is never sent.
+        let ledger = self
+            .ledger()
+            .map_err(|reason| KeyError::Store(reason.clone()))?;
+        ledger
+            .record_key(&endpoint.id, &origin(&endpoint.base_url))
+            .map_err(|error| KeyError::Store(format!("cannot record the key: {error:#}")))?;
+        self.keys.set(&endpoint.id, key)?;
+        self.key_cache().insert(endpoint.id.clone(), KeyState::Ok);
         Ok(())
     }
 
     /// Removes a key (blocking); `Ok(false)` when there was none.
     pub fn remove_key(&self, provider: &str) -> Result<bool, KeyError> {
         let removed = self.keys.remove(provider)?;
-        self.key_cache().insert(provider.to_owned(), false);
+        self.key_cache()
+            .insert(provider.to_owned(), KeyState::Missing);
         if let Ok(ledger) = &self.ledger
-            && let Err(error) = ledger.set_key_state(provider, None)
+            && let Err(error) = ledger.forget_key(provider)
         {
             tracing::warn!(%error, "cannot record the key state");
         }
@@ -100,10 +182,38 @@ impl Account {
 
     /// Marks a key the provider refused, for every process to see.
     pub fn mark_rejected(&self, provider: &str) {
+        self.key_cache()
+            .insert(provider.to_owned(), KeyState::Rejected);
         if let Ok(ledger) = &self.ledger
-            && let Err(error) = ledger.set_key_state(provider, Some("rejected"))
+            && let Err(error) = ledger.mark_key_rejected(provider)
         {
             tracing::warn!(%error, "cannot record the key state");
+        }
+    }
+
+    /// The stored key for `endpoint`, checked against the origin it was stored
+    /// for (blocking). A key stored for `https://api.openai.com` is never sent to
+    /// another host, whatever a settings layer says `baseUrl` is now.
+    pub fn key_for(&self, endpoint: &Endpoint) -> Result<Option<ApiKey>, String> {
+        let Some(key) = self.keys.get(&endpoint.id).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let ledger = self.ledger()?;
+        let record = ledger
+            .key_record(&endpoint.id)
+            .map_err(|error| format!("cannot read the key's record: {error:#}"))?;
+        let now = origin(&endpoint.base_url);
+        match record.and_then(|record| record.origin) {
+            Some(stored) if stored == now => Ok(Some(key)),
+            Some(stored) => Err(format!(
+                "the key for {} was stored for {stored}, and the provider's baseUrl is now \
+                 {now}; store the key again to send it there",
+                endpoint.id
+            )),
+            None => Err(format!(
+                "the key for {} was stored without the address it is for; store it again",
+                endpoint.id
+            )),
         }
     }
 
@@ -118,13 +228,12 @@ impl Account {
             .providers
             .iter()
             .map(|(id, provider)| {
-                let has_key = !provider.local && self.has_key_cached(id);
-                let rejected = ledger.key_state(id).ok().flatten().as_deref() == Some("rejected");
-                let key_state = match (has_key, rejected) {
-                    (false, _) => KeyState::Missing,
-                    (true, true) => KeyState::Rejected,
-                    (true, false) => KeyState::Ok,
+                let key_state = if provider.local {
+                    KeyState::Missing
+                } else {
+                    self.key_state_cached(id)
                 };
+                let has_key = key_state != KeyState::Missing;
                 let totals = summary
                     .providers
                     .iter()
@@ -160,6 +269,41 @@ impl Account {
             last: summary.last,
         })
     }
+}
+
+/// Where a task runs.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// The model llama.cpp runs in this process.
+    Local,
+    /// A configured provider: a cloud service, or a loopback server marked local.
+    Provider(Endpoint),
+}
+
+/// The configured provider `id`.
+pub fn provider_endpoint(config: &Config, id: &str) -> Result<Endpoint, String> {
+    let provider = config.providers.get(id).ok_or_else(|| {
+        let known: Vec<&str> = config.providers.keys().map(String::as_str).collect();
+        format!(
+            "there is no provider {id:?}; the target is \"local\", \"cloud\" or one of: {}",
+            known.join(", ")
+        )
+    })?;
+    Endpoint::from_config(id, provider).map_err(|error| format!("providers.{id}: {error:#}"))
+}
+
+/// The configured cloud provider `id`, which takes a key.
+pub fn keyed_endpoint(config: &Config, id: &str) -> Result<Endpoint, String> {
+    let endpoint = provider_endpoint(config, id)?;
+    if endpoint.local {
+        return Err(format!("{id} is a local provider and takes no key"));
+    }
+    Ok(endpoint)
+}
+
+/// A URL's scheme, host and port: where a key may go.
+pub fn origin(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// The configured providers, checked (the config validated them already).

@@ -10,16 +10,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::account::{self, Account};
 use crate::budget::{self, period};
-use crate::cloud::Endpoint;
 use crate::config::{self, Config, ConfigLayers};
 use crate::engine::{self, EngineSettings, LocalEngine};
 use crate::keys::ApiKey;
 use crate::paths;
+use crate::syntax::{Grammar, SyntaxTree};
 use crate::task::cloud::{CloudOutcome, CloudTask, spend_on_cloud};
 use crate::task::language::Language;
 use crate::task::routing;
 use crate::task::{
-    TaskId, TaskInput, TaskKind, TaskObserver, TaskReport, TaskStatus, TaskUpdate, run_task,
+    DraftForm, TaskId, TaskInput, TaskKind, TaskObserver, TaskReport, TaskStatus, TaskUpdate,
+    run_task,
 };
 
 #[derive(Debug, Parser)]
@@ -210,9 +211,9 @@ async fn run(
     let config = file_config()?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let first_line = lines.map_or(0, |(first, _)| first - 1);
-    let text = match lines {
-        None => text,
+    let rope = ropey::Rope::from_str(&text);
+    let selection = match lines {
+        None => 0..rope.len_chars(),
         Some((first, last)) => {
             let count = text.lines().count();
             anyhow::ensure!(
@@ -220,16 +221,21 @@ async fn run(
                 "{} has {count} lines, so --lines {first}:{last} selects nothing",
                 file.display()
             );
-            let selected: Vec<&str> = text
-                .lines()
-                .skip(first - 1)
-                .take(last - first + 1)
-                .collect();
-            selected.join("\n")
+            let start = rope.line_to_char(first - 1);
+            // The end of the last line, without its line break.
+            let mut end = rope.line_to_char(last.min(rope.len_lines()));
+            while end > start && matches!(rope.char(end - 1), '\n' | '\r') {
+                end -= 1;
+            }
+            start..end
         }
     };
+    let first_line = rope.char_to_line(selection.start);
     anyhow::ensure!(
-        !text.trim().is_empty(),
+        !rope
+            .slice(selection.clone())
+            .chars()
+            .all(char::is_whitespace),
         "there is nothing to work on in {}",
         file.display()
     );
@@ -238,10 +244,20 @@ async fn run(
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     let language = Language::from_file_name(&file_name);
-    let input = TaskInput {
+    // The same input the editor's command builds: a definition is named, and an
+    // explanation gets its context from the rest of the file.
+    let tree =
+        Grammar::detect("", &file_name).and_then(|grammar| SyntaxTree::parse(grammar, &rope));
+    let input = TaskInput::for_selection(
+        kind,
+        DraftForm::default(),
+        &rope,
+        tree.as_ref(),
+        language,
+        &file_name,
+        selection,
         instruction,
-        ..TaskInput::new(kind, text, language, file_name)
-    };
+    );
 
     let cancel = CancellationToken::new();
     let on_interrupt = cancel.clone();
@@ -253,8 +269,13 @@ async fn run(
     let report = if target == "local" {
         run_local(&config, &input, cancel).await?
     } else {
-        let account = Account::open()?;
-        let endpoint = cli_target(&config, &account, target, &input)?;
+        let account = std::sync::Arc::new(Account::open()?);
+        account.refresh_keys(&config);
+        let content = || routing::classify(&input.text, &input.language);
+        let resolved = account.resolve_target(&config, target, content);
+        let account::Target::Provider(endpoint) = resolved.map_err(anyhow::Error::msg)? else {
+            anyhow::bail!("the target {target:?} runs nowhere but here; use --target local");
+        };
         let path = file.display().to_string();
         let id = TaskId::next();
         let task = CloudTask {
@@ -302,59 +323,16 @@ async fn run_local(
     Ok(run_task(&engine, input, limit, cancel, &mut StdoutObserver).await)
 }
 
-/// The provider `--target` names, with the same rules as the editor's commands.
-fn cli_target(
-    config: &Config,
-    account: &Account,
-    target: &str,
-    input: &TaskInput,
-) -> anyhow::Result<Endpoint> {
-    let endpoints = account::endpoints(config);
-    if target == "cloud" {
-        anyhow::ensure!(
-            config.cloud.enabled,
-            "cloud use is off (cloud.enabled = false)"
-        );
-        account.refresh_keys(config);
-        let content = routing::classify(&input.text, &input.language);
-        return routing::choose(&endpoints, content, |id| account.has_key_cached(id))
-            .cloned()
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "no cloud provider has an API key; set one with `aumatron-lsp key set openai`"
-                )
-            });
-    }
-    let endpoint = endpoints
-        .into_iter()
-        .find(|endpoint| endpoint.id == target)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "there is no provider {target:?}; the target is local, cloud or one of: {}",
-                config
-                    .providers
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
-    anyhow::ensure!(
-        endpoint.local || config.cloud.enabled,
-        "cloud use is off (cloud.enabled = false)"
-    );
-    Ok(endpoint)
-}
-
 async fn key(action: KeyAction) -> anyhow::Result<()> {
     let config = file_config()?;
     let account = Account::open()?;
     match action {
         KeyAction::Set { provider } => {
-            known_cloud_provider(&config, &provider)?;
+            let endpoint =
+                account::keyed_endpoint(&config, &provider).map_err(anyhow::Error::msg)?;
             let text = read_secret(&format!("API key for {provider}: "))?;
             let key = ApiKey::new(&text)?;
-            account.set_key(&provider, &key)?;
+            account.set_key(&endpoint, &key)?;
             println!(
                 "stored the key for {provider} in {}",
                 account.keys.describe()
@@ -389,27 +367,6 @@ async fn key(action: KeyAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn known_cloud_provider(config: &Config, provider: &str) -> anyhow::Result<()> {
-    match config.providers.get(provider) {
-        Some(found) => {
-            anyhow::ensure!(
-                !found.local,
-                "{provider} is a local provider and takes no key"
-            );
-            Ok(())
-        }
-        None => anyhow::bail!(
-            "there is no provider {provider:?}; configured: {}",
-            config
-                .providers
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }
 
 /// A secret from the terminal without echo, or from piped standard input.
@@ -575,7 +532,7 @@ async fn doctor() -> ExitCode {
             let with_key: Vec<&str> = config
                 .providers
                 .iter()
-                .filter(|(id, provider)| !provider.local && account.has_key_cached(id))
+                .filter(|(id, provider)| !provider.local && account.has_usable_key(id))
                 .map(|(id, _)| id.as_str())
                 .collect();
             let keys = if with_key.is_empty() {

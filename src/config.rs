@@ -10,6 +10,15 @@
 //!
 //! A layer that does not parse, or a merged value that is out of range, is refused
 //! as a whole with a message naming the key, and the previous configuration stays.
+//!
+//! The editor's layers (3 and 4) may come from a project's settings, which the user
+//! did not write. So what guards money and privacy they can only tighten, never
+//! loosen, against the defaults and the config file: a lower cap holds, a higher
+//! one does not; `cloud.enabled = false` holds, `true` does not undo the file's
+//! `false`; `cloud.never` globs are added to the file's; a model's price can be
+//! raised, never lowered below the file's or the shipped table's. And a key is
+//! sent only to the address it was stored for (see `account`), whatever `baseUrl`
+//! a layer sets.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -146,6 +155,23 @@ pub struct PriceConfig {
     pub cached_input_per_m_tok: Option<f64>,
     #[serde(default)]
     pub cache_write_per_m_tok: Option<f64>,
+}
+
+impl PriceConfig {
+    /// Each rate at least `floor`'s; an unset cache rate takes `floor`'s, which
+    /// is at least what it would have defaulted to.
+    fn raise_to(&mut self, floor: &PriceConfig) {
+        let max = |a: f64, b: f64| a.max(b);
+        self.input_per_m_tok = max(self.input_per_m_tok, floor.input_per_m_tok);
+        self.output_per_m_tok = max(self.output_per_m_tok, floor.output_per_m_tok);
+        let raise = |own: Option<f64>, floor: Option<f64>| match (own, floor) {
+            (Some(own), Some(floor)) => Some(own.max(floor)),
+            (own, floor) => own.or(floor),
+        };
+        self.cached_input_per_m_tok =
+            raise(self.cached_input_per_m_tok, floor.cached_input_per_m_tok);
+        self.cache_write_per_m_tok = raise(self.cache_write_per_m_tok, floor.cache_write_per_m_tok);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -303,11 +329,45 @@ impl ConfigLayers {
         for layer in [&self.file, &self.initialization_options, &self.workspace] {
             merge(&mut merged, layer);
         }
-        Config::from_value(merged)
+        let mut config = Config::from_value(merged)?;
+        // What the user wrote themselves: the defaults and the config file.
+        let trusted = Config::from_value(self.file.clone()).unwrap_or_default();
+        config.tighten_to(&trusted);
+        Ok(config)
     }
 }
 
 impl Config {
+    /// Keeps the money and privacy guards at least as tight as `trusted`'s (see
+    /// the module's documentation).
+    fn tighten_to(&mut self, trusted: &Config) {
+        let budget = &mut self.budget;
+        budget.monthly_cap_usd = budget.monthly_cap_usd.min(trusted.budget.monthly_cap_usd);
+        budget.warn_fraction = budget.warn_fraction.min(trusted.budget.warn_fraction);
+        self.cloud.enabled &= trusted.cloud.enabled;
+        for glob in &trusted.cloud.never {
+            if !self.cloud.never.contains(glob) {
+                self.cloud.never.push(glob.clone());
+            }
+        }
+        let shipped = crate::budget::PriceBook::default();
+        for (model, price) in &mut self.prices {
+            let floor = match (trusted.prices.get(model), shipped.lookup(model)) {
+                (Some(file), _) => Some(*file),
+                (None, Some(table)) => Some(PriceConfig {
+                    input_per_m_tok: table.input.dollars(),
+                    output_per_m_tok: table.output.dollars(),
+                    cached_input_per_m_tok: Some(table.cached_input.dollars()),
+                    cache_write_per_m_tok: Some(table.cache_write.dollars()),
+                }),
+                (None, None) => None,
+            };
+            if let Some(floor) = floor {
+                price.raise_to(&floor);
+            }
+        }
+    }
+
     /// Reads one merged layer over the defaults and checks every value.
     pub fn from_value(value: Value) -> anyhow::Result<Config> {
         let mut merged = default_layer();
@@ -526,7 +586,9 @@ pub fn write_cap(path: &std::path::Path, usd: f64) -> anyhow::Result<()> {
     table.insert("monthlyCapUsd", toml_edit::value(usd));
     let folder = path.parent().unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(folder)?;
-    let temporary = folder.join(format!(".config.toml.{}", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = folder.join(format!(".config.toml.{}.{write}", std::process::id()));
     std::fs::write(&temporary, document.to_string())
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::rename(&temporary, path)
@@ -631,6 +693,56 @@ mod tests {
         assert_eq!(config.cloud.max_output_tokens.draft, 2048);
         assert_eq!(config.budget.monthly_cap_usd, 10.0);
         assert!(config.cloud.enabled);
+    }
+
+    #[test]
+    fn editor_layers_tighten_the_guards_but_never_loosen_them() {
+        let layers = |editor: Value| ConfigLayers {
+            file: json!({ "budget": { "monthlyCapUsd": 5 }, "cloud": { "never": ["*.secret"] },
+                          "prices": { "mine": { "inputPerMTok": 1, "outputPerMTok": 2 } } }),
+            initialization_options: Value::Null,
+            workspace: editor,
+        };
+        let loosened = layers(json!({
+            "budget": { "monthlyCapUsd": 500, "warnFraction": 1 },
+            "cloud": { "never": [], "enabled": true },
+            "prices": { "gpt-4.1-mini": { "inputPerMTok": 0, "outputPerMTok": 0 },
+                        "mine": { "inputPerMTok": 0.5, "outputPerMTok": 3 } }
+        }))
+        .resolve()
+        .unwrap();
+        assert_eq!(loosened.budget.monthly_cap_usd, 5.0);
+        assert_eq!(loosened.budget.warn_fraction, 0.8);
+        assert_eq!(
+            loosened.cloud.never,
+            ["*.secret"],
+            "the file's list, not the editor's []"
+        );
+        let mini = loosened.prices["gpt-4.1-mini"];
+        assert_eq!((mini.input_per_m_tok, mini.output_per_m_tok), (0.4, 1.6));
+        let mine = loosened.prices["mine"];
+        assert_eq!((mine.input_per_m_tok, mine.output_per_m_tok), (1.0, 3.0));
+
+        let tightened = layers(json!({
+            "budget": { "monthlyCapUsd": 2 }, "cloud": { "enabled": false },
+            "prices": { "unknown-model": { "inputPerMTok": 0.1, "outputPerMTok": 0.2 } }
+        }))
+        .resolve()
+        .unwrap();
+        assert_eq!(tightened.budget.monthly_cap_usd, 2.0);
+        assert!(!tightened.cloud.enabled);
+        assert_eq!(tightened.prices["unknown-model"].input_per_m_tok, 0.1);
+
+        // The file's own settings stand as written.
+        let file_only = ConfigLayers {
+            file: json!({ "cloud": { "enabled": false },
+                          "prices": { "gpt-4.1-mini": { "inputPerMTok": 0.1, "outputPerMTok": 0.2 } } }),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(!file_only.cloud.enabled);
+        assert_eq!(file_only.prices["gpt-4.1-mini"].input_per_m_tok, 0.1);
     }
 
     #[test]

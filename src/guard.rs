@@ -29,6 +29,8 @@ struct Pattern {
     regex: Regex,
     /// The capture group holding the value, checked against placeholders.
     value_group: Option<usize>,
+    /// The value is unquoted, so it may be code: a variable, a call, a number.
+    unquoted: bool,
 }
 
 fn patterns() -> &'static [Pattern] {
@@ -38,6 +40,7 @@ fn patterns() -> &'static [Pattern] {
             kind,
             regex: Regex::new(regex).expect("the secret patterns compile"),
             value_group,
+            unquoted: false,
         };
         vec![
             pattern(
@@ -85,6 +88,14 @@ fn patterns() -> &'static [Pattern] {
                 r"(?m)^[ \t]*(?:export[ \t]+)?[A-Z][A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)[A-Z0-9_]*[ \t]*=[ \t]*([^\s#]{4,})",
                 Some(1),
             ),
+            Pattern {
+                unquoted: true,
+                ..pattern(
+                    "a password or secret in a settings line",
+                    r"(?im)^[ \t]*[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)[\w.-]*[ \t]*[:=][ \t]*([^\s\x22'#;,(){}\[\]]{4,})[ \t]*$",
+                    Some(1),
+                )
+            },
         ]
     })
 }
@@ -102,12 +113,25 @@ fn is_placeholder(value: &str) -> bool {
     regex.is_match(value.trim_matches(|c| c == '"' || c == '\''))
 }
 
+/// Unquoted values that are code rather than a secret: a name (`user_password`),
+/// a path of names (`self.token`), a number (`max_tokens: 512`).
+fn looks_like_code(value: &str) -> bool {
+    static CODE: OnceLock<Regex> = OnceLock::new();
+    let regex = CODE.get_or_init(|| {
+        Regex::new(r"^(?:[A-Za-z_]+|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[0-9.]+)$")
+            .expect("the code pattern compiles")
+    });
+    regex.is_match(value)
+}
+
 /// Scans `text`; returns every finding, at most one per kind and line.
 pub fn scan(text: &str) -> Vec<Finding> {
     let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
     let mut findings: Vec<Finding> = Vec::new();
+    // One finding per line: a line that holds a secret is named once, by the
+    // most specific pattern (they are tried in that order).
     let mut add = |finding: Finding| {
-        if !findings.contains(&finding) {
+        if !findings.iter().any(|found| found.line == finding.line) {
             findings.push(finding);
         }
     };
@@ -117,7 +141,9 @@ pub fn scan(text: &str) -> Vec<Finding> {
                 .value_group
                 .and_then(|group| captures.get(group))
                 .map(|m| m.as_str());
-            if value.is_some_and(is_placeholder) {
+            if value.is_some_and(is_placeholder)
+                || (pattern.unquoted && value.is_some_and(looks_like_code))
+            {
                 continue;
             }
             let whole = captures.get(0).expect("a match has a group 0");
@@ -232,7 +258,19 @@ fn main() {
             kinds("DB_PASSWORD=s3cr3t-value\nDEBUG=true"),
             [("a secret in a .env-style line", 1)]
         );
+        assert_eq!(
+            kinds("database:\n  password: hunter22\n"),
+            [("a password or secret in a settings line", 2)]
+        );
+        assert_eq!(
+            kinds("db.password=s3cr3t!"),
+            [("a password or secret in a settings line", 1)]
+        );
         for harmless in [
+            "max_tokens: 512",
+            "token = self.token",
+            "    let password = user_password",
+            "password: hunter",
             "password = \"${DB_PASSWORD}\"",
             "api_key = \"<your key here>\"",
             "DB_PASSWORD=changeme",

@@ -29,7 +29,10 @@ A step is an object; every field is optional:
 
   text         the answer, streamed a word at a time (default: a fixed sentence)
   usage        {"input": N, "output": N, "cachedInput": N, "cacheWrite": N}, or
-               "null" (OpenAI: the final chunk says "usage": null) or "omit"
+               "null" (OpenAI: the final chunk says "usage": null), "omit",
+               "empty" (OpenAI: the final chunk says "usage": {}), or "every"
+               (OpenAI: usage so far on every chunk, as some compatible servers
+               send it, and no final report)
   status       answer this HTTP status with the provider's error body instead;
                `error` picks the body: "rate_limit", "insufficient_quota",
                "credit", "invalid_key", "permission", "server", "overloaded"
@@ -59,7 +62,9 @@ import time
 DEFAULT_TEXT = "This answer comes from the loopback test provider, word by word."
 
 ERRORS_OPENAI = {
-    "invalid_key": (401, {"message": "Incorrect API key provided: sk-...test. You can find "
+    # The real message masks most of the key; this one quotes it whole, so tests
+    # can check that nothing passes a provider's words on with the key in them.
+    "invalid_key": (401, {"message": "Incorrect API key provided: {key}. You can find "
                           "your API key at https://platform.openai.com/account/api-keys.",
                           "type": "invalid_request_error", "param": None,
                           "code": "invalid_api_key"}),
@@ -203,16 +208,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- OpenAI ---------------------------------------------------------------
 
-    def openai_error(self, name, retry_after=None):
-        status, error = ERRORS_OPENAI[name]
-        headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
-        self.send_json(status, {"error": error}, headers)
-
     def openai(self, body):
         auth = self.headers.get("authorization", "")
         key = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
         if not self.key_accepted(key):
-            return self.openai_error("invalid_key")
+            status, error = ERRORS_OPENAI["invalid_key"]
+            error = dict(error, message=error["message"].replace("{key}", key))
+            return self.send_json(status, {"error": error})
         step = STATE.next_step(self.path)
         if "status" in step:
             name = step.get("error") or {401: "invalid_key", 402: "credit",
@@ -235,11 +237,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                        "system_fingerprint": "fp_fake", "obfuscation": "x1y2",
                        "choices": [{"index": 0, "delta": delta, "logprobs": None,
                                     "finish_reason": finish}]}
-            if usage != "omit":
+            if usage == "every":
+                payload["usage"] = {"prompt_tokens": 10, "completion_tokens": len(sent),
+                                    "total_tokens": 10 + len(sent)}
+            elif usage != "omit":
                 payload["usage"] = None
             payload.update(extra or {})
             self.write(f"data: {json.dumps(payload)}\n\n")
 
+        sent = []
         try:
             if step.get("comments"):
                 self.write(": OPENROUTER PROCESSING\n\n")
@@ -249,6 +255,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return self.openai_fault(step)
                 if step.get("comments") and index % 2:
                     self.write(": keep-alive\n\n")
+                sent.append(word)
                 chunk({"content": word})
                 pause(step)
             if self.fault_due(step, len(words)):
@@ -256,7 +263,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             chunk({}, finish="stop")
             if usage == "null":
                 chunk({}, extra={"choices": []})
-            elif usage != "omit":
+            elif usage == "empty":
+                chunk({}, extra={"choices": [], "usage": {}})
+            elif usage not in ("omit", "every"):
                 prompt = usage.get("input", estimate_tokens(body))
                 completion = usage.get("output", len(words))
                 final = {"prompt_tokens": prompt, "completion_tokens": completion,

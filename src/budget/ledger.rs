@@ -46,7 +46,8 @@ CREATE INDEX IF NOT EXISTS requests_reserved_at ON requests (reserved_at);
 CREATE TABLE IF NOT EXISTS key_states (
     provider   TEXT PRIMARY KEY,
     state      TEXT    NOT NULL,
-    changed_at INTEGER NOT NULL
+    changed_at INTEGER NOT NULL,
+    origin     TEXT
 );
 ";
 
@@ -158,7 +159,17 @@ struct Inner {
     instances_dir: PathBuf,
     instance: String,
     /// Held for the life of the process; its lock says "this instance is alive".
-    _instance_lock: File,
+    instance_lock: File,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // An instance that ends cleanly leaves nothing behind: its requests are
+        // settled (a `Reservation` holds the ledger until it is), so its lock file
+        // has nothing left to tell.
+        let _ = self.instance_lock.unlock();
+        let _ = std::fs::remove_file(self.instances_dir.join(format!("{}.lock", self.instance)));
+    }
 }
 
 impl std::fmt::Debug for Ledger {
@@ -190,11 +201,16 @@ impl Ledger {
         let instances_dir = dir.join("instances");
         std::fs::create_dir_all(&instances_dir)?;
         let instance = new_instance_id();
+        // Locked under another name first, so no other process ever sees this
+        // instance's lock file unlocked and takes it for a dead one's.
         let lock_path = instances_dir.join(format!("{instance}.lock"));
-        let lock = File::create(&lock_path)
-            .with_context(|| format!("cannot create {}", lock_path.display()))?;
+        let unnamed = instances_dir.join(format!(".{instance}.new"));
+        let lock = File::create(&unnamed)
+            .with_context(|| format!("cannot create {}", unnamed.display()))?;
         lock.lock()
-            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+            .with_context(|| format!("cannot lock {}", unnamed.display()))?;
+        std::fs::rename(&unnamed, &lock_path)
+            .with_context(|| format!("cannot create {}", lock_path.display()))?;
 
         let ledger = Ledger {
             inner: Arc::new(Inner {
@@ -202,7 +218,7 @@ impl Ledger {
                 path,
                 instances_dir,
                 instance,
-                _instance_lock: lock,
+                instance_lock: lock,
             }),
         };
         let settled = ledger.settle_abandoned()?;
@@ -333,7 +349,26 @@ impl Ledger {
             )?;
             let _ = std::fs::remove_file(&lock_path);
         }
+        self.remove_stale_locks();
         Ok(settled)
+    }
+
+    /// Removes lock files no process holds any more (left by processes killed with
+    /// nothing in flight), so the folder does not grow.
+    fn remove_stale_locks(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.inner.instances_dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let own = path.file_stem().and_then(|stem| stem.to_str()) == Some(&self.inner.instance);
+            if !own
+                && path.extension().is_some_and(|ext| ext == "lock")
+                && !instance_is_alive(&path)
+            {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     /// Spent and reserved totals, per-provider figures and the last request, for
@@ -432,31 +467,59 @@ impl Ledger {
             .query_row("PRAGMA data_version", [], |row| row.get(0))?)
     }
 
-    /// Records that `provider`'s key was set (`ok`), rejected (`rejected`) or
-    /// removed (`None`), so that every process shows the same key state.
-    pub fn set_key_state(&self, provider: &str, state: Option<&str>) -> anyhow::Result<()> {
-        let connection = self.connection();
-        match state {
-            Some(state) => connection.execute(
-                "INSERT INTO key_states (provider, state, changed_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (provider) DO UPDATE SET state = ?2, changed_at = ?3",
-                params![provider, state, super::period::now()],
-            )?,
-            None => connection.execute("DELETE FROM key_states WHERE provider = ?1", [provider])?,
-        };
+    /// Records that a key for `provider` was stored, for requests to `origin` (a
+    /// URL's scheme, host and port) only. Every process sees the record.
+    pub fn record_key(&self, provider: &str, origin: &str) -> anyhow::Result<()> {
+        self.connection().execute(
+            "INSERT INTO key_states (provider, state, changed_at, origin) \
+             VALUES (?1, 'ok', ?2, ?3) \
+             ON CONFLICT (provider) DO UPDATE SET state = 'ok', changed_at = ?2, origin = ?3",
+            params![provider, super::period::now(), origin],
+        )?;
         Ok(())
     }
 
-    pub fn key_state(&self, provider: &str) -> anyhow::Result<Option<String>> {
+    /// Records that the provider refused `provider`'s key.
+    pub fn mark_key_rejected(&self, provider: &str) -> anyhow::Result<()> {
+        self.connection().execute(
+            "UPDATE key_states SET state = 'rejected', changed_at = ?2 WHERE provider = ?1",
+            params![provider, super::period::now()],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets everything about `provider`'s key.
+    pub fn forget_key(&self, provider: &str) -> anyhow::Result<()> {
+        self.connection()
+            .execute("DELETE FROM key_states WHERE provider = ?1", [provider])?;
+        Ok(())
+    }
+
+    pub fn key_record(&self, provider: &str) -> anyhow::Result<Option<KeyRecord>> {
         Ok(self
             .connection()
             .query_row(
-                "SELECT state FROM key_states WHERE provider = ?1",
+                "SELECT state, origin FROM key_states WHERE provider = ?1",
                 [provider],
-                |row| row.get(0),
+                |row| {
+                    Ok(KeyRecord {
+                        rejected: row.get::<_, String>(0)? == "rejected",
+                        origin: row.get(1)?,
+                    })
+                },
             )
             .optional()?)
     }
+}
+
+/// What the ledger knows of a provider's key (never the key itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The provider refused it.
+    pub rejected: bool,
+    /// Where it may be sent: the scheme, host and port of the provider's base URL
+    /// when the key was stored.
+    pub origin: Option<String>,
 }
 
 const RECORD_COLUMNS: &str = "id, task_id, provider, model, reserved_nanos, reserved_at, \
@@ -558,10 +621,6 @@ pub struct Reservation {
 impl Reservation {
     pub fn amount(&self) -> Money {
         self.amount
-    }
-
-    pub fn id(&self) -> i64 {
-        self.id
     }
 
     /// Records what the request cost. A cost above the reservation is recorded as
@@ -698,6 +757,17 @@ mod tests {
         assert_eq!(summary.last.unwrap().outcome.as_deref(), Some("abandoned"));
         in_flight.settle_in_full(Outcome::Failed).unwrap();
         assert_eq!(alive.settle_abandoned().unwrap(), 0);
+
+        // Lock files of ended instances do not pile up.
+        drop(other);
+        std::fs::write(dir.path().join("instances/2-gone.lock"), b"").unwrap();
+        alive.settle_abandoned().unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("instances"))
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "only the live instance's lock: {left:?}");
     }
 
     #[test]

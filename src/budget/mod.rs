@@ -50,6 +50,11 @@ impl Money {
         Money(self.0.saturating_sub(other.0))
     }
 
+    /// This amount plus `share` of it (0.25 for a quarter more), rounded up.
+    pub fn scaled_up(self, share: f64) -> Money {
+        Money((self.0 as f64 * (1.0 + share)).ceil() as i64)
+    }
+
     /// The cost of `tokens` at `per_million` dollars per million tokens, rounded up.
     pub fn for_tokens(tokens: u64, per_million: Money) -> Money {
         let nanos = (u128::from(tokens) * per_million.0.max(0) as u128).div_ceil(1_000_000);

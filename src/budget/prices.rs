@@ -209,6 +209,9 @@ const TABLE: &[Row] = &[
     openai("gpt-4.1-mini", 0.4, 0.1, 1.6),
     openai("gpt-4.1-nano", 0.1, 0.025, 0.4),
     openai("gpt-4o", 2.5, 1.25, 10.0),
+    // The first gpt-4o snapshot costs more than the alias: it must not be priced
+    // as the alias by dropping its date.
+    openai("gpt-4o-2024-05-13", 5.0, 5.0, 15.0),
     openai("gpt-4o-mini", 0.15, 0.075, 0.6),
     openai("o3", 2.0, 0.5, 8.0),
     openai("o3-mini", 1.1, 0.55, 4.4),
@@ -267,6 +270,8 @@ mod tests {
         let haiku = book.lookup("claude-haiku-4-5").unwrap();
         assert_eq!(book.lookup("claude-haiku-4-5-20251001"), Some(haiku));
         assert_eq!(book.lookup("gpt-4.1-mega"), None);
+        let first_4o = book.lookup("gpt-4o-2024-05-13").unwrap();
+        assert_eq!(first_4o.output, Money::from_dollars(15.0));
         assert_eq!(book.lookup("gpt-4"), None, "no loose prefix match");
         assert_eq!(book.lookup("llama3.1:8b"), None);
     }

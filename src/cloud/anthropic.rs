@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::{CloudChunk, CloudRequest, Endpoint, Failure, Parsed, ReportedUsage};
 use crate::budget::prices::Usage;
-use crate::engine::ChatPrompt;
 
 pub fn body(endpoint: &Endpoint, request: &CloudRequest) -> Value {
     json!({
@@ -23,17 +22,11 @@ pub fn body(endpoint: &Endpoint, request: &CloudRequest) -> Value {
     })
 }
 
-pub fn count_body(endpoint: &Endpoint, prompt: &ChatPrompt) -> Value {
-    json!({
-        "model": endpoint.model,
-        "system": prompt.system,
-        "messages": [{ "role": "user", "content": prompt.user }],
-    })
-}
-
 #[derive(Debug, Default)]
 pub struct StreamState {
     usage: Usage,
+    /// Some event carried `input_tokens`; without it the figures are incomplete.
+    input_seen: bool,
     pub final_usage_seen: bool,
 }
 
@@ -63,8 +56,9 @@ impl StreamState {
                 let last = value["delta"]["stop_reason"].is_string();
                 if usage.is_object() && !usage["output_tokens"].is_null() {
                     self.update_usage(usage);
-                    self.final_usage_seen |= last;
-                    vec![CloudChunk::Usage(self.reported(last))]
+                    let complete = last && self.input_seen;
+                    self.final_usage_seen |= complete;
+                    vec![CloudChunk::Usage(self.reported(complete))]
                 } else {
                     vec![]
                 }
@@ -85,6 +79,7 @@ impl StreamState {
 
     /// Replaces each count the event carries; keeps the others.
     fn update_usage(&mut self, usage: &Value) {
+        self.input_seen |= usage["input_tokens"].is_u64();
         let set = |field: &str, slot: &mut u64| {
             if let Some(n) = usage[field].as_u64() {
                 *slot = n;
@@ -202,6 +197,34 @@ data: {"type":"message_stop"}
             }),
             "replaced, not added"
         );
+    }
+
+    #[test]
+    fn usage_without_input_tokens_is_not_final() {
+        let stream = r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_3","type":"message","role":"assistant","content":[]}}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}
+
+event: message_stop
+data: {"type":"message_stop"}
+"#;
+        let mut parser = SseParser::default();
+        let events = parser.push(stream.as_bytes()).unwrap();
+        let mut state = StreamState::default();
+        let mut last = None;
+        for event in events {
+            if let Ok(Parsed::Chunks(chunks)) = state.parse(&event) {
+                last = chunks.into_iter().last().or(last);
+            }
+        }
+        let Some(CloudChunk::Usage(reported)) = last else {
+            panic!("no usage")
+        };
+        assert_eq!(reported.usage.output, 5);
+        assert!(!reported.complete, "no input count: the reservation stands");
+        assert!(!state.final_usage_seen);
     }
 
     #[test]

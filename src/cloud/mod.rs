@@ -137,20 +137,36 @@ impl CloudError {
     }
 }
 
-/// The HTTP client, shared by all requests of a process.
+/// The HTTP clients, shared by all requests of a process.
 #[derive(Clone, Debug)]
 pub struct CloudClient {
-    http: reqwest::Client,
+    /// For remote providers: honours the system's proxy settings.
+    remote: reqwest::Client,
+    /// For providers on this machine: never through a proxy, since plain HTTP
+    /// (and the key with it) must not leave the machine.
+    loopback: reqwest::Client,
 }
 
 impl CloudClient {
     pub fn new() -> anyhow::Result<CloudClient> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("aumatron-lsp/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(CloudClient { http })
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("aumatron-lsp/", env!("CARGO_PKG_VERSION")))
+        };
+        Ok(CloudClient {
+            remote: builder().build()?,
+            loopback: builder().no_proxy().build()?,
+        })
+    }
+
+    fn http(&self, endpoint: &Endpoint) -> &reqwest::Client {
+        if crate::config::is_loopback(&endpoint.base_url) {
+            &self.loopback
+        } else {
+            &self.remote
+        }
     }
 
     /// Sends one streamed chat request; `idle` bounds every wait for the next
@@ -184,31 +200,6 @@ impl CloudClient {
         })
     }
 
-    /// Anthropic's free token count for a request, `None` when it cannot be had.
-    pub async fn count_tokens(
-        &self,
-        endpoint: &Endpoint,
-        key: Option<&ApiKey>,
-        prompt: &ChatPrompt,
-        idle: Duration,
-    ) -> Option<u64> {
-        if endpoint.kind != ProviderKind::Anthropic {
-            return None;
-        }
-        let body = anthropic::count_body(endpoint, prompt);
-        let response = self
-            .post(endpoint, key, "messages/count_tokens", &body, idle)
-            .await
-            .map_err(|error| tracing::info!(%error, "token count unavailable"))
-            .ok()?;
-        let bytes = tokio::time::timeout(idle, response.bytes())
-            .await
-            .ok()?
-            .ok()?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        value["input_tokens"].as_u64()
-    }
-
     async fn post(
         &self,
         endpoint: &Endpoint,
@@ -237,7 +228,7 @@ impl CloudClient {
             headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
         }
         let send = self
-            .http
+            .http(endpoint)
             .post(endpoint.url(path))
             .headers(headers)
             .body(body.to_string())

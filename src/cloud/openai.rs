@@ -34,6 +34,9 @@ pub fn body(endpoint: &Endpoint, request: &CloudRequest) -> Value {
 
 #[derive(Debug, Default)]
 pub struct StreamState {
+    /// A `finish_reason` has arrived: the text is complete.
+    finished: bool,
+    /// Final usage has arrived after the text was complete.
     pub usage_seen: bool,
 }
 
@@ -49,17 +52,24 @@ impl StreamState {
             return Err(Failure::ErrorEvent(message));
         }
         let mut chunks = Vec::new();
-        for choice in value["choices"].as_array().into_iter().flatten() {
+        let choices = value["choices"].as_array().map_or(&[][..], Vec::as_slice);
+        for choice in choices {
             if let Some(text) = choice["delta"]["content"]
                 .as_str()
                 .filter(|t| !t.is_empty())
             {
                 chunks.push(CloudChunk::Text(text.to_owned()));
             }
+            self.finished |= choice["finish_reason"].is_string();
         }
         if let Some(usage) = value.get("usage").filter(|usage| usage.is_object()) {
-            self.usage_seen = true;
-            chunks.push(CloudChunk::Usage(read_usage(usage)));
+            // Some servers report usage so far on every chunk; only the report
+            // after the text is complete, in a chunk of its own, is the final one,
+            // and only when it has both counts.
+            let counted = usage["prompt_tokens"].is_u64() && usage["completion_tokens"].is_u64();
+            let complete = counted && choices.is_empty() && self.finished;
+            self.usage_seen |= complete;
+            chunks.push(CloudChunk::Usage(read_usage(usage, complete)));
         }
         Ok(Parsed::Chunks(chunks))
     }
@@ -85,7 +95,7 @@ fn error_message(value: &Value) -> Option<String> {
     }
 }
 
-fn read_usage(usage: &Value) -> ReportedUsage {
+fn read_usage(usage: &Value, complete: bool) -> ReportedUsage {
     let count = |value: &Value| value.as_u64().unwrap_or(0);
     let prompt = count(&usage["prompt_tokens"]);
     let details = &usage["prompt_tokens_details"];
@@ -103,8 +113,7 @@ fn read_usage(usage: &Value) -> ReportedUsage {
             .as_f64()
             .filter(|cost| cost.is_finite() && *cost >= 0.0)
             .map(Money::from_dollars),
-        // OpenAI sends usage once, after the last piece of text.
-        complete: true,
+        complete,
     }
 }
 
@@ -159,8 +168,34 @@ mod tests {
     }
 
     #[test]
+    fn usage_before_the_end_or_without_its_counts_is_not_final() {
+        let mut state = StreamState::default();
+        let running = r#"{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"usage":{"prompt_tokens":10,"completion_tokens":1}}"#;
+        let [_, CloudChunk::Usage(so_far)] = chunks(parse(&mut state, running))[..] else {
+            panic!()
+        };
+        assert!(!so_far.complete && !state.usage_seen);
+        let stop = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+        chunks(parse(&mut state, stop));
+        let empty = r#"{"choices":[],"usage":{}}"#;
+        let [CloudChunk::Usage(empty)] = chunks(parse(&mut state, empty))[..] else {
+            panic!()
+        };
+        assert!(!empty.complete && !state.usage_seen);
+        let last = r#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":2}}"#;
+        let [CloudChunk::Usage(last)] = chunks(parse(&mut state, last))[..] else {
+            panic!()
+        };
+        assert!(last.complete && state.usage_seen);
+    }
+
+    #[test]
     fn openrouter_usage_carries_its_cost_and_cache_writes() {
         let mut state = StreamState::default();
+        chunks(parse(
+            &mut state,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        ));
         let usage = r#"{"object":"chat.completion.chunk","usage":{"completion_tokens":2,"completion_tokens_details":{"reasoning_tokens":0},"cost":0.95,"cost_details":{"upstream_inference_cost":19},"prompt_tokens":194,"prompt_tokens_details":{"cached_tokens":0,"cache_write_tokens":100,"audio_tokens":0},"total_tokens":196}}"#;
         let [CloudChunk::Usage(reported)] = chunks(parse(&mut state, usage))[..] else {
             panic!()

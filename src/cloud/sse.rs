@@ -15,7 +15,7 @@ pub struct SseEvent {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("a line of the event stream is over {MAX_LINE_BYTES} bytes")]
+#[error("a line or an event of the stream is over {MAX_LINE_BYTES} bytes")]
 pub struct LineTooLong;
 
 /// The longest line accepted; far above any real chunk, it keeps a broken stream
@@ -26,6 +26,8 @@ const MAX_LINE_BYTES: usize = 4 << 20;
 pub struct SseParser {
     /// Bytes of a line not yet ended.
     partial: Vec<u8>,
+    /// How far into `partial` no line break was found, so it is not scanned again.
+    scanned: usize,
     event: Option<String>,
     data: String,
     has_data: bool,
@@ -37,7 +39,7 @@ impl SseParser {
         self.partial.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut start = 0;
-        let mut index = 0;
+        let mut index = self.scanned;
         while index < self.partial.len() {
             match self.partial[index] {
                 b'\n' => {
@@ -62,7 +64,8 @@ impl SseParser {
             }
         }
         self.partial.drain(..start);
-        if self.partial.len() > MAX_LINE_BYTES {
+        self.scanned = index - start;
+        if self.partial.len() > MAX_LINE_BYTES || self.data.len() > MAX_LINE_BYTES {
             return Err(LineTooLong);
         }
         Ok(events)
@@ -81,6 +84,7 @@ impl SseParser {
             };
             self.line(0, end, &mut events);
             self.partial.clear();
+            self.scanned = 0;
             if let Some(event) = events.pop() {
                 return Some(event);
             }
@@ -178,9 +182,17 @@ mod tests {
     }
 
     #[test]
-    fn a_runaway_line_is_an_error() {
+    fn a_runaway_line_or_event_is_an_error() {
         let mut parser = SseParser::default();
         let big = vec![b'a'; MAX_LINE_BYTES + 1];
         assert_eq!(parser.push(&big), Err(LineTooLong));
+        let mut parser = SseParser::default();
+        let line = format!("data: {}\n", "b".repeat(1 << 16));
+        let result = (0..80).try_for_each(|_| parser.push(line.as_bytes()).map(drop));
+        assert_eq!(
+            result,
+            Err(LineTooLong),
+            "data lines with no blank line between"
+        );
     }
 }

@@ -61,7 +61,14 @@ impl BudgetReporter {
     /// One message per period for reaching the warning share, and one for
     /// running out.
     async fn announce(&self, shared: &Shared, snapshot: &BudgetSnapshot) {
-        let level = snapshot.level;
+        // Messages follow what was spent; reservations of requests in flight
+        // would announce a warning that a cheap answer then makes untrue.
+        let level = BudgetLevel::of(
+            snapshot.spent,
+            snapshot.cap,
+            snapshot.warn_fraction,
+            snapshot.level != BudgetLevel::LocalOnly,
+        );
         let message = {
             let mut announced = self.announced.lock().unwrap_or_else(|e| e.into_inner());
             let previous = match *announced {
@@ -82,9 +89,7 @@ impl BudgetReporter {
                     MessageType::WARNING,
                     format!(
                         "cloud spend is {} of the {} monthly cap ({} left)",
-                        snapshot.spent.saturating_add(snapshot.reserved),
-                        snapshot.cap,
-                        snapshot.remaining
+                        snapshot.spent, snapshot.cap, snapshot.remaining
                     ),
                 ),
                 _ => (

@@ -20,10 +20,11 @@ use std::sync::Arc;
 
 use super::ext::{TaskDidChange, TaskDidChangeParams};
 use super::{CLIENT_TIMEOUT, ClientSupport, Shared, convert};
+use crate::account::Target;
 use crate::cloud::Endpoint;
 use crate::config::{Config, OutputMode};
 use crate::engine::LocalEngine;
-use crate::syntax::{self, Grammar, SyntaxTree};
+use crate::syntax::{Grammar, SyntaxTree};
 use crate::task::cloud::{CloudOutcome, CloudTask, spend_on_cloud};
 use crate::task::language::Language;
 use crate::task::placement::{self, Anchor};
@@ -64,19 +65,6 @@ async fn ask(
     match tokio::time::timeout(OFFER_TIMEOUT, request).await {
         Ok(Ok(Some(item))) => Some(item.title),
         _ => None,
-    }
-}
-
-fn failed_report(endpoint: &Endpoint, reason: String) -> TaskReport {
-    TaskReport {
-        status: TaskStatus::Failed(reason),
-        text: String::new(),
-        provider: endpoint.id.clone(),
-        model: endpoint.model.clone(),
-        input_tokens: 0,
-        output_tokens: 0,
-        cost: None,
-        beyond_local: false,
     }
 }
 
@@ -175,7 +163,7 @@ impl Source {
 impl Source {
     /// Whether the selected text is mostly code or prose, for routing.
     pub fn content_kind(&self, selection: Chars<usize>) -> ContentKind {
-        routing::classify(&self.rope.slice(selection).to_string(), &self.language)
+        routing::classify_slice(self.rope.slice(selection), &self.language)
     }
 }
 
@@ -183,15 +171,6 @@ fn file_path(uri: &Uri) -> Result<PathBuf, SourceError> {
     uri.to_file_path()
         .map(|path| path.into_owned())
         .ok_or_else(|| SourceError::NotAFile(uri.to_string()))
-}
-
-/// Where a task runs.
-#[derive(Clone, Debug)]
-pub enum Target {
-    /// The model llama.cpp runs in this process.
-    Local,
-    /// A configured provider: a cloud service, or a loopback server marked local.
-    Provider(Endpoint),
 }
 
 pub struct Job {
@@ -229,40 +208,16 @@ impl Job {
         if form != DraftForm::Code && kind != TaskKind::Draft {
             return Err(format!("only draft takes a form, not {}", kind.as_str()));
         }
-        let tree = source.tree.as_ref();
-        let placed = placement::Target {
-            rope: &source.rope,
-            tree,
-            language: &source.language,
-        };
-        // The definition the selection is, to name it in the prompt.
-        let subject = tree
-            .and_then(|tree| {
-                syntax::snap_selection(Some(tree), &source.rope, selection.clone()).definition
-            })
-            .filter(|definition| {
-                placement::definition_starting(placed, selection.clone()).as_ref()
-                    == Some(definition)
-            })
-            .map(|definition| definition.subject());
-        let context = match (kind, tree) {
-            (TaskKind::Explain, Some(tree)) => {
-                syntax::explain_candidates(tree, &source.rope, selection.clone())
-            }
-            _ => Vec::new(),
-        };
-        let input = TaskInput {
-            instruction,
+        let input = TaskInput::for_selection(
+            kind,
             form,
-            subject,
-            context,
-            ..TaskInput::new(
-                kind,
-                text.clone(),
-                source.language,
-                source.file_name.clone(),
-            )
-        };
+            &source.rope,
+            source.tree.as_ref(),
+            source.language,
+            &source.file_name,
+            selection.clone(),
+            instruction,
+        );
         Ok(Job {
             id: TaskId::next(),
             cancel: CancellationToken::new(),
@@ -356,7 +311,7 @@ impl Job {
     ) -> TaskReport {
         let account = match shared.account() {
             Ok(account) => account,
-            Err(reason) => return failed_report(endpoint, reason),
+            Err(reason) => return TaskReport::failed(&endpoint.id, &endpoint.model, reason),
         };
         let first_line = self.source.rope.char_to_line(self.anchor.chars.start);
         let task = CloudTask {
@@ -639,14 +594,37 @@ fn write_answer(
             }
         })
         .collect();
-    let path = folder.join(format!("{}-{}-{id}.md", kind.as_str(), stem));
     let heading = match kind {
         TaskKind::Summarise => "Summary",
         TaskKind::Explain => "Explanation",
         TaskKind::Draft => "Draft",
     };
-    std::fs::write(&path, format!("# {heading} of {file_name}\n\n{answer}\n"))?;
-    Ok(path)
+    let text = format!("# {heading} of {file_name}\n\n{answer}\n");
+    // Task ids restart with every process, so the time goes into the name too,
+    // and a name already taken (by another window's answer) gets a number: an
+    // answer saved so that it is not lost must never overwrite another.
+    let stamp = crate::budget::period::rfc3339(crate::budget::period::now()).replace(':', "");
+    let mut attempt = 0u32;
+    loop {
+        let suffix = if attempt == 0 {
+            String::new()
+        } else {
+            format!("-{attempt}")
+        };
+        let path = folder.join(format!("{}-{stem}-{stamp}-{id}{suffix}.md", kind.as_str()));
+        match std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut file) => {
+                std::io::Write::write_all(&mut file, text.as_bytes())?;
+                return Ok(path);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// Reports a task's progress to the client as it runs.

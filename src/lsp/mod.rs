@@ -383,11 +383,11 @@ impl AumatronServer {
                 invalid("expected one argument: { \"provider\": \"openai\", \"key\": \"...\" }")
             })?;
         let config = self.shared.current().0;
-        let provider = known_cloud_provider(&config, &arguments.provider)?;
+        let endpoint = account::keyed_endpoint(&config, &arguments.provider).map_err(invalid)?;
         let key = ApiKey::new(&arguments.key).map_err(|error| invalid(error.to_string()))?;
         let account = self.shared.account().map_err(invalid)?;
-        let id = provider.clone();
-        tokio::task::spawn_blocking(move || account.set_key(&id, &key))
+        let provider = endpoint.id.clone();
+        tokio::task::spawn_blocking(move || account.set_key(&endpoint, &key))
             .await
             .map_err(|error| internal(error.to_string()))?
             .map_err(|error| internal(error.to_string()))?;
@@ -442,7 +442,7 @@ fn start_job(
     source: job::Source,
     selection: std::ops::Range<usize>,
     instruction: Option<String>,
-    target: job::Target,
+    target: account::Target,
 ) -> std::result::Result<String, String> {
     let (config, engine) = shared.current();
     let job = job::Job::new(
@@ -479,61 +479,23 @@ fn start_job(
 }
 
 impl Shared {
-    /// Turns a command's `target` into where the task runs. `content` is asked
-    /// only when the target is `cloud`.
+    /// Where a task with `target` runs (`local` when it names none).
     fn resolve_target(
         &self,
         target: Option<&str>,
         config: &Config,
         content: impl FnOnce() -> ContentKind,
-    ) -> std::result::Result<job::Target, String> {
-        let cloud_off = "cloud use is off (cloud.enabled = false): the task was not sent";
-        match target.unwrap_or("local") {
-            "local" => Ok(job::Target::Local),
-            "cloud" => {
-                if !config.cloud.enabled {
-                    return Err(cloud_off.into());
-                }
-                let endpoints = account::endpoints(config);
-                let has_key = |id: &str| {
-                    self.account
-                        .as_ref()
-                        .is_some_and(|account| account.has_key_cached(id))
-                };
-                routing::choose(&endpoints, content(), has_key)
-                    .cloned()
-                    .map(job::Target::Provider)
-                    .ok_or_else(|| {
-                        "no cloud provider has an API key; set one with aumatron.setKey".into()
-                    })
-            }
-            id => {
-                let provider = config.providers.get(id).ok_or_else(|| {
-                    let known: Vec<&str> = config.providers.keys().map(String::as_str).collect();
-                    format!(
-                        "there is no provider {id:?}; the target is \"local\", \"cloud\" or one \
-                         of: {}",
-                        known.join(", ")
-                    )
-                })?;
-                if !provider.local && !config.cloud.enabled {
-                    return Err(cloud_off.into());
-                }
-                Endpoint::from_config(id, provider)
-                    .map(job::Target::Provider)
-                    .map_err(|error| format!("providers.{id}: {error:#}"))
-            }
+    ) -> std::result::Result<account::Target, String> {
+        match (target.unwrap_or("local"), &self.account) {
+            ("local", _) => Ok(account::Target::Local),
+            (target, Some(account)) => account.resolve_target(config, target, content),
+            (_, None) => Err("cloud providers are unavailable (see the log)".into()),
         }
     }
 
     /// The provider a cloud action for this text would use, if any.
     fn cloud_choice(&self, config: &Config, content: ContentKind) -> Option<Endpoint> {
-        if !config.cloud.enabled {
-            return None;
-        }
-        let account = self.account.as_ref()?;
-        let endpoints = account::endpoints(config);
-        routing::choose(&endpoints, content, |id| account.has_key_cached(id)).cloned()
+        self.account.as_ref()?.cloud_choice(config, content)
     }
 }
 
@@ -584,22 +546,6 @@ fn cloud_title(
         "{title} with {} {} (cloud, {price})",
         endpoint.name, endpoint.model
     )
-}
-
-fn known_cloud_provider(config: &Config, provider: &str) -> Result<String> {
-    match config.providers.get(provider) {
-        Some(found) if found.local => Err(invalid(format!(
-            "{provider} is a local provider and takes no key"
-        ))),
-        Some(_) => Ok(provider.to_owned()),
-        None => {
-            let known: Vec<&str> = config.providers.keys().map(String::as_str).collect();
-            Err(invalid(format!(
-                "there is no provider {provider:?}; configured: {}",
-                known.join(", ")
-            )))
-        }
-    }
 }
 
 fn parse_argument<T: serde::de::DeserializeOwned>(
@@ -859,9 +805,16 @@ impl LanguageServer for AumatronServer {
         };
         let config = self.shared.current().0;
         let slice = document.rope.slice(offers[0].0.chars.clone());
-        let language = Language::detect(&document.language_id, file_name);
-        let content = routing::classify(&slice.to_string(), &language);
-        if let Some(endpoint) = self.shared.cloud_choice(&config, content) {
+        let cloud = match &self.shared.account {
+            // Telling code from prose parses the text: only when it matters.
+            Some(account) if account.cloud_available(&config) => {
+                let language = Language::detect(&document.language_id, file_name);
+                let content = routing::classify_slice(slice, &language);
+                account.cloud_choice(&config, content)
+            }
+            _ => None,
+        };
+        if let Some(endpoint) = cloud {
             for (offer, range) in offers.iter().filter(|(offer, _)| wanted(offer.kind, true)) {
                 let title = cloud_title(
                     &config,

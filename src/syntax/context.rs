@@ -218,9 +218,7 @@ fn imports<'tree>(grammar: Grammar, rope: &Rope, root: Node<'tree>) -> Vec<Node<
         Grammar::Markdown => &[],
     };
     let mut found = Vec::new();
-    let mut cursor = root.walk();
-    'walk: loop {
-        let node = cursor.node();
+    super::walk(root, |node| {
         let mut descend = true;
         if kinds.contains(&node.kind()) {
             descend = false;
@@ -245,18 +243,8 @@ fn imports<'tree>(grammar: Grammar, rope: &Rope, root: Node<'tree>) -> Vec<Node<
         {
             descend = false;
         }
-        if descend && cursor.goto_first_child() {
-            continue;
-        }
-        loop {
-            if cursor.goto_next_sibling() {
-                continue 'walk;
-            }
-            if !cursor.goto_parent() {
-                break 'walk;
-            }
-        }
-    }
+        descend
+    });
     found
 }
 

@@ -150,30 +150,17 @@ pub fn enclosing_definitions(
 pub fn definitions(tree: &SyntaxTree, rope: &Rope) -> Vec<Definition> {
     let grammar = tree.grammar();
     let mut found = Vec::new();
-    let mut cursor = tree.root().walk();
     let mut seen_ranges = std::collections::HashSet::new();
-    'walk: loop {
-        let node = cursor.node();
-        let mut descend = true;
+    super::walk(tree.root(), |node| {
         if let Some(definition) = direct_definition(grammar, rope, node) {
             if seen_ranges.insert(definition.chars.clone()) {
                 found.push(definition);
             }
-        } else if is_leafy(grammar, node) {
-            descend = false;
+            true
+        } else {
+            !is_leafy(grammar, node)
         }
-        if descend && cursor.goto_first_child() {
-            continue;
-        }
-        loop {
-            if cursor.goto_next_sibling() {
-                continue 'walk;
-            }
-            if !cursor.goto_parent() {
-                break 'walk;
-            }
-        }
-    }
+    });
     found.sort_by_key(|definition| definition.chars.start);
     found
 }

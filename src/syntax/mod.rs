@@ -30,3 +30,24 @@ pub use share::code_share;
 pub use snap::{Snapped, definition_lines, snap_selection};
 pub use split::Outline;
 pub use tree::{MAX_TREE_BYTES, PendingEdit, SyntaxTree};
+
+use tree_sitter::Node;
+
+/// Visits `root` and the nodes under it in document order; `visit` returns
+/// whether to go into the node's children.
+fn walk<'tree>(root: Node<'tree>, mut visit: impl FnMut(Node<'tree>) -> bool) {
+    let mut cursor = root.walk();
+    'walk: loop {
+        if visit(cursor.node()) && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'walk;
+            }
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+}

@@ -46,49 +46,28 @@ fn non_blank(text: &str, node: Node) -> usize {
 /// invented by error recovery.
 fn parsed_code_bytes(text: &str, root: Node) -> usize {
     let mut count = 0;
-    let mut cursor = root.walk();
-    'walk: loop {
-        let node = cursor.node();
-        let skip = node.is_error() || node.is_missing() || node.kind().contains("comment");
-        if !skip {
-            if node.child_count() == 0 {
-                count += non_blank(text, node);
-            } else if cursor.goto_first_child() {
-                continue;
-            }
+    super::walk(root, |node| {
+        if node.is_error() || node.is_missing() || node.kind().contains("comment") {
+            return false;
         }
-        loop {
-            if cursor.goto_next_sibling() {
-                continue 'walk;
-            }
-            if !cursor.goto_parent() {
-                break 'walk;
-            }
+        if node.child_count() == 0 {
+            count += non_blank(text, node);
         }
-    }
+        true
+    });
     count
 }
 
 /// Non-blank bytes in fenced and indented code blocks, fences excluded.
 fn code_block_bytes(text: &str, root: Node) -> usize {
     let mut count = 0;
-    let mut cursor = root.walk();
-    'walk: loop {
-        let node = cursor.node();
-        match node.kind() {
-            "code_fence_content" | "indented_code_block" => count += non_blank(text, node),
-            _ if cursor.goto_first_child() => continue,
-            _ => {}
+    super::walk(root, |node| match node.kind() {
+        "code_fence_content" | "indented_code_block" => {
+            count += non_blank(text, node);
+            false
         }
-        loop {
-            if cursor.goto_next_sibling() {
-                continue 'walk;
-            }
-            if !cursor.goto_parent() {
-                break 'walk;
-            }
-        }
-    }
+        _ => true,
+    });
     count
 }
 

@@ -12,6 +12,7 @@
 //! A provider marked `local` is a loopback server of the user's own: none of the
 //! money steps apply to it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::BackoffBuilder as _;
@@ -29,10 +30,10 @@ use crate::keys::ApiKey;
 
 /// Tries per task, the first included.
 const MAX_TRIES: usize = 3;
+/// The extra share reserved for OpenAI-compatible services.
+const COMPATIBLE_MARGIN: f64 = 0.25;
 /// The longest wait a provider's `retry-after` may ask for.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
-/// Anthropic's token count is an estimate too; this much is added to it.
-const COUNT_ENDPOINT_MARGIN: f64 = 0.05;
 
 /// One cloud task to run.
 pub struct CloudTask<'a> {
@@ -59,22 +60,13 @@ pub enum CloudOutcome {
 
 /// Runs `task` on its provider, reserving and settling money through `account`.
 pub async fn spend_on_cloud(
-    account: &Account,
+    account: &Arc<Account>,
     task: &CloudTask<'_>,
     cancel: CancellationToken,
     observer: &mut impl TaskObserver,
 ) -> CloudOutcome {
     let endpoint = task.endpoint;
-    let mut report = TaskReport {
-        status: TaskStatus::Done,
-        text: String::new(),
-        provider: endpoint.id.clone(),
-        model: endpoint.model.clone(),
-        input_tokens: 0,
-        output_tokens: 0,
-        cost: None,
-        beyond_local: false,
-    };
+    let mut report = TaskReport::new(&endpoint.id, &endpoint.model);
     let prepared = match prepare(account, task, observer).await {
         Ok(prepared) => prepared,
         Err(reason) => {
@@ -162,7 +154,7 @@ struct Prepared {
 
 /// The checks before anything is sent; a refusal is the task's final status.
 async fn prepare(
-    account: &Account,
+    account: &Arc<Account>,
     task: &CloudTask<'_>,
     observer: &mut impl TaskObserver,
 ) -> Result<Prepared, TaskStatus> {
@@ -189,12 +181,12 @@ async fn prepare(
     }
 
     let key = {
-        let keys = account.keys.clone();
-        let id = endpoint.id.clone();
-        tokio::task::spawn_blocking(move || keys.get(&id))
+        let account = account.clone();
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || account.key_for(&endpoint))
             .await
             .map_err(|error| refuse(error.to_string()))?
-            .map_err(|error| refuse(error.to_string()))?
+            .map_err(refuse)?
     };
     let Some(key) = key else {
         return Err(refuse(format!(
@@ -258,26 +250,18 @@ async fn prepare(
         }
     }
 
-    let counted = match endpoint.kind {
-        ProviderKind::Anthropic => {
-            let idle = Duration::from_secs(u64::from(config.cloud.timeout_seconds));
-            account
-                .client
-                .count_tokens(endpoint, Some(&key), &request.prompt, idle)
-                .await
-                .map(|n| (n as f64 * (1.0 + COUNT_ENDPOINT_MARGIN)).ceil() as u64)
-        }
-        _ => None,
-    };
-    let input_tokens = match counted {
-        Some(tokens) => tokens,
-        None => {
-            let model = endpoint.model.clone();
-            let prompt = request.prompt.clone();
-            tokio::task::spawn_blocking(move || tokens::count(&model, &prompt).tokens)
-                .await
-                .map_err(|error| refuse(error.to_string()))?
-        }
+    let input_tokens = {
+        let model = endpoint.model.clone();
+        let prompt = request.prompt.clone();
+        let counted = tokio::task::spawn_blocking(move || tokens::count(&model, &prompt))
+            .await
+            .map_err(|error| refuse(error.to_string()))?;
+        tracing::debug!(
+            input_tokens = counted.tokens,
+            exact = counted.exact,
+            "input counted for the reservation"
+        );
+        counted.tokens
     };
     Ok(Prepared {
         key: Some(key),
@@ -314,13 +298,21 @@ async fn try_once(
 ) -> Try {
     let endpoint = task.endpoint;
     let config = task.config;
+    if cancel.is_cancelled() {
+        return Try::Cancelled { cost: None };
+    }
     let reservation = match &prepared.price {
         None => None,
         Some(price) => {
-            let amount = price.worst_case(
+            let mut amount = price.worst_case(
                 prepared.input_tokens,
                 u64::from(prepared.request.max_output_tokens),
             );
+            if endpoint.kind == ProviderKind::OpenAiCompatible {
+                // Such services bill by their own figures, which may price a
+                // request above the table (OpenRouter picks among upstreams).
+                amount = amount.scaled_up(COMPATIBLE_MARGIN);
+            }
             match reserve(account, task, amount).await {
                 Ok(reservation) => Some(reservation),
                 Err(message) => return Try::Refused(TaskStatus::Failed(message)),
@@ -352,8 +344,22 @@ async fn try_once(
     };
 
     let idle = Duration::from_secs(u64::from(config.cloud.timeout_seconds));
+    if cancel.is_cancelled() {
+        // Cancelled while the money was reserved: nothing was sent.
+        let cost = settle(
+            reservation,
+            Settlement {
+                cost: Money::ZERO,
+                usage: None,
+                outcome: Outcome::Cancelled,
+            },
+        )
+        .await;
+        observer.update(TaskUpdate::BudgetChanged).await;
+        return Try::Cancelled { cost };
+    }
     let sent = tokio::select! {
-        sent = account.client.stream(endpoint, prepared.key.as_ref(), &prepared.request, idle) => sent,
+        biased;
         () = cancel.cancelled() => {
             // The request may have reached the provider: count it in full.
             let settlement = full(Outcome::Cancelled);
@@ -361,6 +367,7 @@ async fn try_once(
             observer.update(TaskUpdate::BudgetChanged).await;
             return Try::Cancelled { cost };
         }
+        sent = account.client.stream(endpoint, prepared.key.as_ref(), &prepared.request, idle) => sent,
     };
     let mut stream = match sent {
         Ok(stream) => stream,
@@ -384,8 +391,9 @@ async fn try_once(
     let mut pieces: u32 = 0;
     let result = loop {
         let next = tokio::select! {
-            next = stream.next() => next,
+            biased;
             () = cancel.cancelled() => break Err(None),
+            next = stream.next() => next,
         };
         match next {
             Ok(Some(CloudChunk::Text(delta))) => {

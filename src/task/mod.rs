@@ -165,6 +165,30 @@ pub struct TaskReport {
     pub beyond_local: bool,
 }
 
+impl TaskReport {
+    /// A report of nothing done yet by `model` at `provider`.
+    pub fn new(provider: &str, model: &str) -> TaskReport {
+        TaskReport {
+            status: TaskStatus::Done,
+            text: String::new(),
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            input_tokens: 0,
+            output_tokens: 0,
+            cost: None,
+            beyond_local: false,
+        }
+    }
+
+    /// A task that failed before it began.
+    pub fn failed(provider: &str, model: &str, reason: String) -> TaskReport {
+        TaskReport {
+            status: TaskStatus::Failed(reason),
+            ..TaskReport::new(provider, model)
+        }
+    }
+}
+
 /// Runs a task on the local engine, reporting to `observer` as it goes.
 ///
 /// An explanation quotes what fits of `input.context`; a summary whose input does
@@ -178,19 +202,11 @@ pub async fn run_task(
     cancel: CancellationToken,
     observer: &mut impl TaskObserver,
 ) -> TaskReport {
-    let mut report = TaskReport {
-        status: TaskStatus::Done,
-        text: String::new(),
-        provider: "local".into(),
-        cost: None,
-        beyond_local: false,
-        model: engine
-            .model_info()
-            .map(|info| info.name)
-            .unwrap_or_default(),
-        input_tokens: 0,
-        output_tokens: 0,
-    };
+    let model = engine
+        .model_info()
+        .map(|info| info.name)
+        .unwrap_or_default();
+    let mut report = TaskReport::new("local", &model);
     if engine.model_info().is_none() {
         observer.update(TaskUpdate::WaitingForModel).await;
     }

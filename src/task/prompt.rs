@@ -27,6 +27,55 @@ pub struct TaskInput {
 }
 
 impl TaskInput {
+    /// The input of a task on `selection` of a document, as the editor and the
+    /// command line both build it: the text; when it is one definition, its name;
+    /// for explain, what the rest of the file offers as context.
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_selection(
+        kind: TaskKind,
+        form: DraftForm,
+        rope: &ropey::Rope,
+        tree: Option<&crate::syntax::SyntaxTree>,
+        language: Language,
+        file_name: &str,
+        selection: std::ops::Range<usize>,
+        instruction: Option<String>,
+    ) -> TaskInput {
+        let placed = super::placement::Target {
+            rope,
+            tree,
+            language: &language,
+        };
+        // The definition the selection is, to name it in the prompt.
+        let subject = tree
+            .and_then(|tree| {
+                crate::syntax::snap_selection(Some(tree), rope, selection.clone()).definition
+            })
+            .filter(|definition| {
+                super::placement::definition_starting(placed, selection.clone()).as_ref()
+                    == Some(definition)
+            })
+            .map(|definition| definition.subject());
+        let context = match (kind, tree) {
+            (TaskKind::Explain, Some(tree)) => {
+                crate::syntax::explain_candidates(tree, rope, selection.clone())
+            }
+            _ => Vec::new(),
+        };
+        TaskInput {
+            instruction,
+            form,
+            subject,
+            context,
+            ..TaskInput::new(
+                kind,
+                rope.slice(selection).to_string(),
+                language,
+                file_name.to_owned(),
+            )
+        }
+    }
+
     /// An input with no instruction, subject or context.
     pub fn new(kind: TaskKind, text: String, language: Language, file_name: String) -> TaskInput {
         TaskInput {

@@ -33,6 +33,16 @@ pub fn classify(text: &str, language: &Language) -> ContentKind {
     }
 }
 
+/// How much of a selection is judged: parsing is linear in the text, and a code
+/// action must answer at once, so a long selection is judged by its beginning.
+const SAMPLE_BYTES: usize = 16 << 10;
+
+/// [`classify`] for a piece of a document, judged by its first [`SAMPLE_BYTES`].
+pub fn classify_slice(slice: ropey::RopeSlice<'_>, language: &Language) -> ContentKind {
+    let end = slice.byte_to_char(slice.len_bytes().min(SAMPLE_BYTES));
+    classify(&slice.slice(..end).to_string(), language)
+}
+
 /// The cloud provider for `content` among `endpoints` (local ones never count):
 /// the first with a key and the wanted tag, else the first with a key, `openai`
 /// before the others.
@@ -64,6 +74,20 @@ mod tests {
             .iter()
             .map(|(id, config)| Endpoint::from_config(id, config).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn long_selections_are_judged_by_their_beginning() {
+        let rust = Language::detect("rust", "a.rs");
+        let code = "fn f() -> u32 { 1 }\n".repeat(2000);
+        let prose = "This paragraph is plain English, not code at all.\n".repeat(2000);
+        let mixed = ropey::Rope::from_str(&format!("{code}{prose}"));
+        assert_eq!(classify_slice(mixed.slice(..), &rust), ContentKind::Code);
+        let prose_first = ropey::Rope::from_str(&format!("{prose}{code}"));
+        assert_eq!(
+            classify_slice(prose_first.slice(..), &rust),
+            ContentKind::Prose
+        );
     }
 
     #[test]
