@@ -1100,15 +1100,8 @@ fn a_key_goes_only_where_it_was_stored_for_and_never_through_a_proxy() {
 
     // An editor's settings (a project's, say) point the provider somewhere else:
     // the key does not follow.
-    client.workspace_settings =
-        json!({ "providers": { "openai": { "baseUrl": elsewhere.base_url() } } });
-    client.notify(
-        "workspace/didChangeConfiguration",
-        json!({ "settings": {} }),
-    );
-    client.wait_server_request("workspace/configuration");
-    // The answer is applied as soon as it arrives; give it that moment.
-    client.drain_for(Duration::from_millis(300));
+    client
+        .change_settings(json!({ "providers": { "openai": { "baseUrl": elsewhere.base_url() } } }));
     let refused = explain(&mut client);
     assert_eq!(refused["status"], "failed");
     let error = refused["error"].as_str().unwrap();

@@ -661,14 +661,7 @@ fn broken_settings_are_reported_and_the_previous_ones_stay() {
     assert!(done["outputTokens"].as_u64().unwrap() <= 40, "{done}");
 
     // A good change pulled after didChangeConfiguration takes effect.
-    client.workspace_settings = json!({ "local": { "maxOutputTokens": 8 } });
-    client.notify(
-        "workspace/didChangeConfiguration",
-        json!({ "settings": null }),
-    );
-    client.wait_server_request("workspace/configuration");
-    // The answer is applied on the server's side after it arrives.
-    std::thread::sleep(Duration::from_millis(500));
+    client.change_settings(json!({ "local": { "maxOutputTokens": 8 } }));
     client
         .request(
             "workspace/executeCommand",

@@ -382,6 +382,22 @@ impl Client {
         }
     }
 
+    /// Changes what `workspace/configuration` answers and tells the server, then
+    /// waits until it has pulled the new settings.
+    pub fn change_settings(&mut self, settings: Value) {
+        self.workspace_settings = settings;
+        // An earlier pull, answered long ago, must not pass for this one.
+        self.backlog
+            .retain(|message| message["method"] != "workspace/configuration");
+        self.notify(
+            "workspace/didChangeConfiguration",
+            json!({ "settings": null }),
+        );
+        self.wait_server_request("workspace/configuration");
+        // The server applies the answer as soon as it reads it.
+        self.drain_for(Duration::from_millis(200));
+    }
+
     /// Collects everything the server sends for `period`.
     pub fn drain_for(&mut self, period: Duration) -> Vec<Value> {
         let deadline = Instant::now() + period;
