@@ -21,6 +21,10 @@ use super::{
 
 /// Prompt tokens decoded per batch.
 const BATCH_TOKENS: u32 = 512;
+/// How many of the latest tokens the repetition penalty looks back on.
+const REPEAT_WINDOW: i32 = 64;
+/// The factor a repeated token's score is divided by (multiplied, when negative).
+const REPEAT_PENALTY: f32 = 1.15;
 
 type Events = mpsc::UnboundedSender<Result<GenerationEvent, EngineError>>;
 
@@ -241,10 +245,7 @@ fn generate(
     }
 
     let vocab = model.vocab();
-    let mut sampler = LlamaSampler::chain_simple([
-        LlamaSampler::penalties(model.n_vocab(), 64, 1.15, 0.0, 0.0),
-        LlamaSampler::greedy(),
-    ]);
+    let mut sampler = sampler(model.n_vocab());
     let mut text = Utf8Stream::default();
     let mut output_tokens = 0;
     let stop = loop {
@@ -291,6 +292,22 @@ fn generate(
     })
 }
 
+/// Greedy choice after a repetition penalty on the last [`REPEAT_WINDOW`] tokens.
+///
+/// The penalty only lowers the scores of tokens already seen, and at most
+/// `REPEAT_WINDOW` of them, so the winner is always among the `REPEAT_WINDOW + 1`
+/// best raw scores. Keeping only those first picks the same token (up to the
+/// order of equal scores) while the
+/// penalty looks up 65 candidates instead of the whole vocabulary (49,152 for
+/// SmolLM2) in its table, for every token generated.
+fn sampler(n_vocab: i32) -> LlamaSampler {
+    LlamaSampler::chain_simple([
+        LlamaSampler::top_k(REPEAT_WINDOW + 1),
+        LlamaSampler::penalties(n_vocab, REPEAT_WINDOW, REPEAT_PENALTY, 0.0, 0.0),
+        LlamaSampler::greedy(),
+    ])
+}
+
 /// Turns token pieces into text. A piece can end inside a multi-byte character, so
 /// bytes wait here until the character is whole.
 #[derive(Default)]
@@ -326,7 +343,78 @@ impl Utf8Stream {
 
 #[cfg(test)]
 mod tests {
-    use super::Utf8Stream;
+    use llama_cpp_2::sampling::LlamaSampler;
+    use llama_cpp_2::token::LlamaToken;
+    use llama_cpp_2::token::data::LlamaTokenData;
+    use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+
+    use super::{REPEAT_PENALTY, REPEAT_WINDOW, Utf8Stream, sampler};
+
+    #[test]
+    fn the_sampler_picks_what_a_penalty_over_the_whole_vocabulary_picks() {
+        const VOCAB: i32 = 49_152;
+        let mut ours = sampler(VOCAB);
+        let mut whole = LlamaSampler::chain_simple([
+            LlamaSampler::penalties(VOCAB, REPEAT_WINDOW, REPEAT_PENALTY, 0.0, 0.0),
+            LlamaSampler::greedy(),
+        ]);
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let mut history: Vec<i32> = Vec::new();
+        let mut penalised_away = 0;
+        for _ in 0..400 {
+            // Distinct random scores (equal scores may be ordered either way),
+            // with most recent tokens raised to the top, so that the penalty
+            // decides many steps.
+            let mut order: Vec<i32> = (0..VOCAB).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, (next() % (i as u64 + 1)) as usize);
+            }
+            let mut logits: Vec<f32> = order.iter().map(|&rank| rank as f32 * 1e-3 - 2.0).collect();
+            // The best unseen score is about 47; a raised token scores 40 to 56
+            // before the penalty and 35 to 49 after it.
+            for token in history.iter().rev().take(REPEAT_WINDOW as usize) {
+                if next() % 4 != 0 {
+                    logits[*token as usize] = 40.0 + (next() % 16_000) as f32 * 1e-3;
+                }
+            }
+            let candidates = || {
+                LlamaTokenDataArray::from_iter(
+                    logits
+                        .iter()
+                        .enumerate()
+                        .map(|(id, &logit)| LlamaTokenData::new(LlamaToken(id as i32), logit, 0.0)),
+                    false,
+                )
+            };
+            let mut a = candidates();
+            a.apply_sampler(&mut ours);
+            let mut b = candidates();
+            b.apply_sampler(&mut whole);
+            let (picked, expected) = (a.selected_token().unwrap(), b.selected_token().unwrap());
+            assert_eq!(picked, expected);
+            let best_raw = (0..VOCAB)
+                .max_by(|x, y| logits[*x as usize].total_cmp(&logits[*y as usize]))
+                .unwrap();
+            if picked.0 != best_raw {
+                penalised_away += 1;
+            }
+            ours.accept(picked);
+            whole.accept(expected);
+            history.push(picked.0);
+        }
+        // The comparison means something only if the penalty changed the choice.
+        assert!(
+            penalised_away > 20,
+            "the penalty changed only {penalised_away} choices"
+        );
+    }
 
     #[test]
     fn characters_split_across_pieces_come_out_whole() {

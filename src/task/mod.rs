@@ -18,6 +18,9 @@ pub mod routing;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
@@ -296,7 +299,19 @@ async fn generate(
     let (input_before, output_before) = (report.input_tokens, report.output_tokens);
     let mut events = engine.generate(request);
     let mut raw = String::new();
-    while let Some(event) = events.recv().await {
+    let mut stream = Batcher::default();
+    loop {
+        let event = match stream.due {
+            Some(due) => match tokio::time::timeout_at(due, events.recv()).await {
+                Ok(event) => event,
+                Err(_elapsed) => {
+                    stream.pass_on(&mut observer, report.output_tokens).await;
+                    continue;
+                }
+            },
+            None => events.recv().await,
+        };
+        let Some(event) = event else { break };
         match event {
             Ok(GenerationEvent::Started { input_tokens }) => {
                 report.input_tokens = input_before + input_tokens;
@@ -314,15 +329,12 @@ async fn generate(
             }) => {
                 raw.push_str(&delta);
                 report.output_tokens = output_before + output_tokens;
-                if let Some(observer) = observer.as_mut() {
-                    let update = TaskUpdate::Text {
-                        delta: &delta,
-                        output_tokens: report.output_tokens,
-                    };
-                    observer.update(update).await;
+                if stream.push(&delta) {
+                    stream.pass_on(&mut observer, report.output_tokens).await;
                 }
             }
             Ok(GenerationEvent::Finished(summary)) => {
+                stream.pass_on(&mut observer, report.output_tokens).await;
                 report.input_tokens = input_before + summary.input_tokens;
                 report.output_tokens = output_before + summary.output_tokens;
                 if summary.stop == StopReason::Cancelled {
@@ -330,10 +342,65 @@ async fn generate(
                 }
                 break;
             }
-            Err(error) => return Err((error, raw)),
+            Err(error) => {
+                stream.pass_on(&mut observer, report.output_tokens).await;
+                return Err((error, raw));
+            }
         }
     }
+    stream.pass_on(&mut observer, report.output_tokens).await;
     Ok(raw)
+}
+
+/// The shortest time between two pieces of streamed local text. The model and the
+/// editor traffic share the same cores, and a notification per token costs the
+/// model a tenth of its speed on two cores, so pieces that come faster than this
+/// are joined. The first piece goes out at once.
+const STREAM_INTERVAL: Duration = Duration::from_millis(40);
+
+/// Joins streamed pieces so that they go out at most once per [`STREAM_INTERVAL`].
+#[derive(Default)]
+struct Batcher {
+    pending: String,
+    last_sent: Option<Instant>,
+    /// When the pending text must go out, if any is waiting.
+    due: Option<Instant>,
+}
+
+impl Batcher {
+    /// Adds a piece; true when it should go out now.
+    fn push(&mut self, delta: &str) -> bool {
+        if delta.is_empty() {
+            return false;
+        }
+        self.pending.push_str(delta);
+        if self.due.is_some() {
+            return false;
+        }
+        match self.last_sent {
+            Some(last) if last.elapsed() < STREAM_INTERVAL => {
+                self.due = Some(last + STREAM_INTERVAL);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    async fn pass_on(&mut self, observer: &mut Option<&mut impl TaskObserver>, output_tokens: u32) {
+        self.due = None;
+        if self.pending.is_empty() {
+            return;
+        }
+        let delta = std::mem::take(&mut self.pending);
+        if let Some(observer) = observer.as_mut() {
+            let update = TaskUpdate::Text {
+                delta: &delta,
+                output_tokens,
+            };
+            observer.update(update).await;
+        }
+        self.last_sent = Some(Instant::now());
+    }
 }
 
 fn fail(mut report: TaskReport, error: &EngineError) -> TaskReport {
@@ -345,4 +412,53 @@ fn fail(mut report: TaskReport, error: &EngineError) -> TaskReport {
             | EngineError::LoadFailed { .. }
     );
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Batcher, STREAM_INTERVAL, TaskObserver, TaskUpdate};
+
+    #[derive(Default)]
+    struct Collect(Vec<(String, u32)>);
+
+    impl TaskObserver for Collect {
+        async fn update(&mut self, update: TaskUpdate<'_>) {
+            if let TaskUpdate::Text {
+                delta,
+                output_tokens,
+            } = update
+            {
+                self.0.push((delta.to_owned(), output_tokens));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn streamed_pieces_are_joined_within_the_interval() {
+        let mut collect = Collect::default();
+        let mut observer = Some(&mut collect);
+        let mut stream = Batcher::default();
+
+        // The first piece goes out at once.
+        assert!(stream.push("Hel"));
+        stream.pass_on(&mut observer, 1).await;
+        // Pieces that follow at once wait, and are due one interval after it.
+        assert!(!stream.push("lo"));
+        assert!(!stream.push(""));
+        assert!(!stream.push(", "));
+        let due = stream.due.expect("a pending piece is due");
+        assert!(due <= tokio::time::Instant::now() + STREAM_INTERVAL);
+        tokio::time::sleep_until(due).await;
+        stream.pass_on(&mut observer, 3).await;
+        assert_eq!(stream.due, None);
+        // Nothing pending: nothing goes out.
+        stream.pass_on(&mut observer, 3).await;
+        // After a quiet interval, a piece goes out at once again.
+        tokio::time::sleep(STREAM_INTERVAL).await;
+        assert!(stream.push("world"));
+        stream.pass_on(&mut observer, 4).await;
+
+        let sent: Vec<(&str, u32)> = collect.0.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+        assert_eq!(sent, [("Hel", 1), ("lo, ", 3), ("world", 4)]);
+    }
 }
