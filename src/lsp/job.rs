@@ -105,8 +105,8 @@ impl Source {
             return Ok(Source {
                 uri: uri.clone(),
                 language: Language::detect(&document.language_id, &file_name),
+                tree: document.syntax().cloned(),
                 rope: document.rope,
-                tree: document.syntax,
                 version: document.version,
                 file_name,
             });

@@ -46,7 +46,7 @@ impl Offer {
 /// in no definition.
 pub fn offers(document: &Document, file_name: &str, selection: Range<usize>) -> Vec<Offer> {
     let language = Language::detect(&document.language_id, file_name);
-    let tree = document.syntax.as_ref();
+    let tree = document.syntax();
     let rope = &document.rope;
     if selection.is_empty() {
         let Some(definition) = tree.and_then(|tree| definition_at(tree, rope, selection.start))

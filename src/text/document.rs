@@ -16,9 +16,22 @@ pub struct Document {
     pub language_id: String,
     pub version: i32,
     pub rope: Rope,
-    /// The tree of `rope`, always in step with it; `None` for languages without a
-    /// grammar and for documents too big to parse (see [`crate::syntax::MAX_TREE_BYTES`]).
-    pub syntax: Option<SyntaxTree>,
+    /// The tree of `rope`, told of every edit but reparsed only when asked for
+    /// (see [`Document::update_syntax`]); `None` for languages without a grammar
+    /// and for documents too big to parse (see [`crate::syntax::MAX_TREE_BYTES`]).
+    syntax: Option<SyntaxTree>,
+    syntax_state: SyntaxState,
+}
+
+/// How far the tree is behind the rope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SyntaxState {
+    /// The tree is the parse of the rope as it is.
+    Current,
+    /// The tree has been told of edits and needs an incremental reparse.
+    Edited,
+    /// The whole text was replaced: the tree must be parsed from scratch.
+    Replaced,
 }
 
 /// One entry of `contentChanges`: a replaced range, or the whole text when `range`
@@ -40,33 +53,48 @@ impl Document {
             version,
             rope,
             syntax,
+            syntax_state: SyntaxState::Current,
+        }
+    }
+
+    /// The syntax tree, when it is in step with the text: `None` while edits wait
+    /// for [`Document::update_syntax`], as for a document without a grammar, so
+    /// that a stale tree is never read. Documents from [`DocumentStore::snapshot`]
+    /// are always up to date.
+    pub fn syntax(&self) -> Option<&SyntaxTree> {
+        match self.syntax_state {
+            SyntaxState::Current => self.syntax.as_ref(),
+            SyntaxState::Edited | SyntaxState::Replaced => None,
         }
     }
 
     /// Applies changes in order, each against the result of the one before, and
-    /// brings the syntax tree up to date once they are all in. Positions that name
-    /// no place are clamped (see [`position`]): the client's text is the truth, and
-    /// refusing its change would leave the copies apart.
+    /// tells the syntax tree of each. The tree is not reparsed here: a keystroke
+    /// costs a rope edit and a tree edit, and the reparse waits until something
+    /// reads the tree ([`Document::update_syntax`]), once for all the edits made
+    /// meanwhile. Positions that name no place are clamped (see [`position`]): the
+    /// client's text is the truth, and refusing its change would leave the copies
+    /// apart.
     pub fn apply_changes(
         &mut self,
         version: i32,
         changes: &[DocumentChange],
         encoding: PositionEncoding,
     ) {
-        let mut replaced = false;
         for change in changes {
             match change.range {
                 None => {
                     self.rope = Rope::from_str(&change.text);
-                    replaced = true;
+                    self.syntax = None;
+                    self.syntax_state = SyntaxState::Replaced;
                 }
                 Some(range) => {
                     let chars = position::char_range(&self.rope, range, encoding, Resolve::Clamp)
                         .unwrap_or_else(|_| unreachable!("clamping never fails"));
-                    let pending = match (&self.syntax, replaced) {
-                        (Some(tree), false) => Some(tree.begin_edit(&self.rope, chars.clone())),
-                        _ => None,
-                    };
+                    let pending = self
+                        .syntax
+                        .as_ref()
+                        .map(|tree| tree.begin_edit(&self.rope, chars.clone()));
                     if !chars.is_empty() {
                         self.rope.remove(chars.clone());
                     }
@@ -75,28 +103,40 @@ impl Document {
                     }
                     if let (Some(tree), Some(pending)) = (&mut self.syntax, pending) {
                         tree.finish_edit(pending, &self.rope, &change.text);
+                        self.syntax_state = SyntaxState::Edited;
                     }
                 }
             }
         }
         self.version = version;
-        self.update_syntax(replaced);
     }
 
-    /// Reparses after edits: incrementally when the tree saw every edit, from
-    /// scratch after a full replacement. A document without a tree stays without
-    /// one until it is replaced or reopened: it has no grammar, was too big, or its
-    /// parse was given up, and trying again on every keystroke would cost the most
-    /// exactly where it helps the least.
-    fn update_syntax(&mut self, replaced: bool) {
-        if replaced {
-            self.syntax = Grammar::detect(&self.language_id, file_name(&self.uri))
-                .and_then(|grammar| SyntaxTree::parse(grammar, &self.rope));
-        } else if let Some(tree) = &mut self.syntax
-            && !tree.reparse(&self.rope)
-        {
-            self.syntax = None;
+    /// Whether the tree waits for a reparse.
+    pub fn syntax_is_stale(&self) -> bool {
+        self.syntax_state != SyntaxState::Current
+    }
+
+    /// Brings the tree up to date with the text: incrementally when it saw every
+    /// edit, from scratch after a full replacement. A document without a tree
+    /// stays without one until it is replaced or reopened: it has no grammar, was
+    /// too big, or its parse was given up, and trying again on every request would
+    /// cost the most exactly where it helps the least.
+    pub fn update_syntax(&mut self) {
+        match self.syntax_state {
+            SyntaxState::Current => return,
+            SyntaxState::Replaced => {
+                self.syntax = Grammar::detect(&self.language_id, file_name(&self.uri))
+                    .and_then(|grammar| SyntaxTree::parse(grammar, &self.rope));
+            }
+            SyntaxState::Edited => {
+                if let Some(tree) = &mut self.syntax
+                    && !tree.reparse(&self.rope)
+                {
+                    self.syntax = None;
+                }
+            }
         }
+        self.syntax_state = SyntaxState::Current;
     }
 
     /// The chars a range from a request covers, or why it names no place here.
@@ -148,8 +188,19 @@ impl DocumentStore {
         }
     }
 
+    /// A copy of an open document with its syntax tree up to date. The reparse
+    /// that edits left waiting happens here, under the document's entry, so that
+    /// the next reader finds it done.
     pub fn snapshot(&self, uri: &str) -> Option<Document> {
-        self.documents.get(uri).map(|document| document.clone())
+        {
+            let document = self.documents.get(uri)?;
+            if !document.syntax_is_stale() {
+                return Some(document.clone());
+            }
+        }
+        let mut document = self.documents.get_mut(uri)?;
+        document.update_syntax();
+        Some(document.clone())
     }
 }
 
@@ -189,6 +240,44 @@ mod tests {
 
     fn splits_crlf(chars: &[char], idx: usize) -> bool {
         idx > 0 && idx < chars.len() && chars[idx - 1] == '\r' && chars[idx] == '\n'
+    }
+
+    #[test]
+    fn snapshots_reparse_what_edits_left_waiting() {
+        use crate::syntax::{Grammar, SyntaxTree};
+        let store = DocumentStore::default();
+        let uri = "file:///lib.rs";
+        store.open(Document::new(uri.into(), "rust".into(), 1, "fn a() {}\n"));
+        let at = |line, character| TextPosition::new(line, character);
+        let edit = |version, start, end, text: &str| {
+            let change = DocumentChange {
+                range: Some(TextRange::new(start, end)),
+                text: text.into(),
+            };
+            assert!(store.change(uri, version, &[change], PositionEncoding::Utf16));
+        };
+        // Two keystrokes: the tree is edited, not reparsed.
+        edit(2, at(0, 3), at(0, 4), "bc");
+        edit(3, at(1, 0), at(1, 0), "struct S;\n");
+        assert!(store.documents.get(uri).unwrap().syntax_is_stale());
+        let fresh = |text| SyntaxTree::parse_text(Grammar::Rust, text).unwrap().dump();
+        let snapshot = store.snapshot(uri).unwrap();
+        assert_eq!(snapshot.rope.to_string(), "fn bc() {}\nstruct S;\n");
+        assert_eq!(
+            snapshot.syntax().unwrap().dump(),
+            fresh("fn bc() {}\nstruct S;\n")
+        );
+        // The reparse was kept: the store's copy is up to date now.
+        assert!(!store.documents.get(uri).unwrap().syntax_is_stale());
+
+        // A whole-text replacement is parsed from scratch.
+        let replace = DocumentChange {
+            range: None,
+            text: "enum E { A }\n".into(),
+        };
+        assert!(store.change(uri, 4, &[replace], PositionEncoding::Utf16));
+        let snapshot = store.snapshot(uri).unwrap();
+        assert_eq!(snapshot.syntax().unwrap().dump(), fresh("enum E { A }\n"));
     }
 
     #[test]
