@@ -668,6 +668,7 @@ fn code_action_latency(summary: &mut Vec<String>) {
     const SIZE: usize = 1 << 20;
     const WARM_UP: usize = 200;
     const ROUNDS: usize = 5_000;
+    const AFTER_EDIT_ROUNDS: usize = 300;
     println!();
     println!("3. textDocument/codeAction round trip on a 1 MB document");
     let sandbox = Sandbox::new();
@@ -709,7 +710,54 @@ fn code_action_latency(summary: &mut Vec<String>) {
         // The client keeps every message; this benchmark has no use for them.
         client.transcript.clear();
     }
+
+    // The same after a keystroke: the first request to read the tree after an
+    // edit pays its incremental reparse.
+    progress(&format!(
+        "timing {AFTER_EDIT_ROUNDS} code actions, each after a keystroke"
+    ));
+    let mut after_edit = Vec::with_capacity(AFTER_EDIT_ROUNDS);
+    for round in 0..AFTER_EDIT_ROUNDS {
+        let start = random.below(lines as u64 - 8) as u32;
+        client.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": { "uri": uri, "version": 2 + round },
+                "contentChanges": [{
+                    "range": { "start": { "line": start, "character": 0 },
+                               "end": { "line": start, "character": 0 } },
+                    "text": " ",
+                }],
+            }),
+        );
+        let params = json!({
+            "textDocument": { "uri": uri },
+            "range": { "start": { "line": start, "character": 4 },
+                       "end": { "line": start + 5, "character": 2 } },
+            "context": { "diagnostics": [] },
+        });
+        let sent = Instant::now();
+        client
+            .request("textDocument/codeAction", params)
+            .expect("codeAction succeeds");
+        after_edit.push(sent.elapsed());
+        client.transcript.clear();
+    }
     client.shutdown();
+    let edited = Stats::of(&mut after_edit);
+    println!(
+        "  {AFTER_EDIT_ROUNDS} round trips, each after a one-character didChange (with the \
+         reparse it left): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        us(edited.p50),
+        us(edited.p99),
+        us(edited.max)
+    );
+    summary.push(format!(
+        "code action  after a keystroke: p50 {:.3} ms, p99 {:.3} ms on 1 MB (one reparse)   \
+         no goal   -",
+        ms(edited.p50),
+        ms(edited.p99)
+    ));
 
     let stats = Stats::of(&mut times);
     println!(

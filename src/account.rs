@@ -21,6 +21,10 @@ pub struct Account {
     pub client: CloudClient,
     ledger: Result<Ledger, String>,
     key_states: Mutex<HashMap<String, KeyState>>,
+    /// Held by whatever changes key states. A refresh reads the store, which
+    /// takes time, then writes every state: without this, a key set meanwhile
+    /// would be written over with the state from before it.
+    key_writes: Mutex<()>,
 }
 
 impl std::fmt::Debug for Account {
@@ -46,6 +50,7 @@ impl Account {
             client: CloudClient::new()?,
             ledger,
             key_states: Mutex::new(HashMap::new()),
+            key_writes: Mutex::new(()),
         })
     }
 
@@ -57,6 +62,7 @@ impl Account {
 
     /// Reads each provider's key state from the store and the ledger (blocking).
     pub fn refresh_keys(&self, config: &Config) {
+        let _writing = self.writing_keys();
         let found: HashMap<String, KeyState> = config
             .providers
             .iter()
@@ -98,6 +104,10 @@ impl Account {
 
     fn key_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyState>> {
         self.key_states.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn writing_keys(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.key_writes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The provider a cloud task on `content` goes to: the one routing picks among
@@ -155,6 +165,7 @@ impl Account {
     /// Stores a key (blocking), for requests to `endpoint`'s origin only, and
     /// forgets that an earlier one was rejected.
     pub fn set_key(&self, endpoint: &Endpoint, key: &ApiKey) -> Result<(), KeyError> {
+        let _writing = self.writing_keys();
         // The origin is recorded first: a key without one is never sent.
         let ledger = self
             .ledger()
@@ -169,6 +180,7 @@ impl Account {
 
     /// Removes a key (blocking); `Ok(false)` when there was none.
     pub fn remove_key(&self, provider: &str) -> Result<bool, KeyError> {
+        let _writing = self.writing_keys();
         let removed = self.keys.remove(provider)?;
         self.key_cache()
             .insert(provider.to_owned(), KeyState::Missing);
@@ -182,6 +194,7 @@ impl Account {
 
     /// Marks a key the provider refused, for every process to see.
     pub fn mark_rejected(&self, provider: &str) {
+        let _writing = self.writing_keys();
         self.key_cache()
             .insert(provider.to_owned(), KeyState::Rejected);
         if let Ok(ledger) = &self.ledger

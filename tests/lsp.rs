@@ -354,6 +354,22 @@ fn start_long_draft(client: &mut Client, uri: &str) -> String {
     id
 }
 
+/// The most tokens one streamed notification of task `id` has carried so far.
+fn largest_batch(client: &Client, id: &str) -> u64 {
+    let counts: Vec<u64> = client
+        .transcript
+        .iter()
+        .filter(|m| m["method"] == "aumatron/taskDidChange" && m["params"]["taskId"] == id)
+        .filter(|m| m["params"]["delta"].is_string())
+        .filter_map(|m| m["params"]["outputTokens"].as_u64())
+        .collect();
+    let first = counts.first().copied().unwrap_or(0);
+    counts
+        .windows(2)
+        .map(|pair| pair[1].saturating_sub(pair[0]))
+        .fold(first, u64::max)
+}
+
 fn streamed_tokens(client: &Client, id: &str) -> u64 {
     client
         .transcript
@@ -382,14 +398,17 @@ fn cancel_stops_a_long_generation_within_a_few_tokens() {
         )
         .unwrap();
     let seen_at_cancel = streamed_tokens(&client, &id);
+    // Streamed text is passed on in batches, so the server may have made up to a
+    // batch more than the editor has seen.
+    let batch = largest_batch(&client, &id);
     assert_eq!(answer, json!({ "cancelled": true }));
     let end = client.wait_notification("aumatron/taskDidChange", |p| p["status"] != "running");
     assert_eq!(end["status"], "cancelled", "{end}");
     let total = end["outputTokens"].as_u64().unwrap();
     assert!(total >= before);
     assert!(
-        total <= seen_at_cancel + 5,
-        "generation went on for {} tokens after the cancel",
+        total <= seen_at_cancel + batch + 5,
+        "generation went on for {} tokens after the cancel (batches of up to {batch})",
         total - seen_at_cancel
     );
     let progress_end = client.wait_notification("$/progress", |p| {

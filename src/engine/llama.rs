@@ -271,6 +271,10 @@ fn generate(
             // Nobody is listening any more: stop spending time on it.
             break StopReason::Cancelled;
         }
+        if output_tokens >= request.max_output_tokens {
+            // The last token needs no decode: nothing will follow it.
+            break StopReason::OutputLimit;
+        }
         batch.clear();
         batch
             .add(token, position, &[0], true)
@@ -351,6 +355,32 @@ mod tests {
     use super::{REPEAT_PENALTY, REPEAT_WINDOW, Utf8Stream, sampler};
 
     #[test]
+    fn the_sampler_finds_the_winner_behind_a_full_window_of_repeats() {
+        // The whole window is distinct tokens holding the best raw scores; the
+        // penalty drops them all below the 65th best, which must win.
+        const VOCAB: i32 = 1_000;
+        let mut ours = sampler(VOCAB);
+        let window: Vec<i32> = (100..100 + REPEAT_WINDOW).collect();
+        for &token in &window {
+            ours.accept(LlamaToken(token));
+        }
+        let mut logits = vec![0.0_f32; VOCAB as usize];
+        for (i, &token) in window.iter().enumerate() {
+            logits[token as usize] = 50.0 + i as f32 * 0.01;
+        }
+        logits[7] = 49.0;
+        let mut candidates = LlamaTokenDataArray::from_iter(
+            logits
+                .iter()
+                .enumerate()
+                .map(|(id, &logit)| LlamaTokenData::new(LlamaToken(id as i32), logit, 0.0)),
+            false,
+        );
+        candidates.apply_sampler(&mut ours);
+        assert_eq!(candidates.selected_token(), Some(LlamaToken(7)));
+    }
+
+    #[test]
     fn the_sampler_picks_what_a_penalty_over_the_whole_vocabulary_picks() {
         const VOCAB: i32 = 49_152;
         let mut ours = sampler(VOCAB);
@@ -378,7 +408,8 @@ mod tests {
             }
             let mut logits: Vec<f32> = order.iter().map(|&rank| rank as f32 * 1e-3 - 2.0).collect();
             // The best unseen score is about 47; a raised token scores 40 to 56
-            // before the penalty and 35 to 49 after it.
+            // before the penalty and 35 to 49 after it (raised scores may tie;
+            // with this seed no tie decides a step).
             for token in history.iter().rev().take(REPEAT_WINDOW as usize) {
                 if next() % 4 != 0 {
                     logits[*token as usize] = 40.0 + (next() % 16_000) as f32 * 1e-3;

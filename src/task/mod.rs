@@ -433,7 +433,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn streamed_pieces_are_joined_within_the_interval() {
         let mut collect = Collect::default();
         let mut observer = Some(&mut collect);
@@ -447,7 +447,7 @@ mod tests {
         assert!(!stream.push(""));
         assert!(!stream.push(", "));
         let due = stream.due.expect("a pending piece is due");
-        assert!(due <= tokio::time::Instant::now() + STREAM_INTERVAL);
+        assert_eq!(due, tokio::time::Instant::now() + STREAM_INTERVAL);
         tokio::time::sleep_until(due).await;
         stream.pass_on(&mut observer, 3).await;
         assert_eq!(stream.due, None);

@@ -278,6 +278,22 @@ mod tests {
         assert!(store.change(uri, 4, &[replace], PositionEncoding::Utf16));
         let snapshot = store.snapshot(uri).unwrap();
         assert_eq!(snapshot.syntax().unwrap().dump(), fresh("enum E { A }\n"));
+
+        // A replacement then a ranged edit in one didChange: parsed from scratch.
+        let changes = [
+            DocumentChange {
+                range: None,
+                text: "fn x() {}\n".into(),
+            },
+            DocumentChange {
+                range: Some(TextRange::new(at(0, 3), at(0, 4))),
+                text: "yz".into(),
+            },
+        ];
+        assert!(store.change(uri, 5, &changes, PositionEncoding::Utf16));
+        let snapshot = store.snapshot(uri).unwrap();
+        assert_eq!(snapshot.version, 5);
+        assert_eq!(snapshot.syntax().unwrap().dump(), fresh("fn yz() {}\n"));
     }
 
     #[test]
