@@ -38,6 +38,10 @@ use crate::text::{Document, DocumentChange, DocumentStore, PositionEncoding, pos
 
 /// How long the server waits for the client to answer one of its requests.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long typing must pause before the syntax tree is reparsed in the
+/// background: long enough that a typist's keystrokes share one reparse, short
+/// enough that it is done before a user who paused has selected something.
+const REPARSE_AFTER_QUIET: Duration = Duration::from_millis(120);
 
 /// Serves LSP on stdin and stdout until the client disconnects.
 pub async fn serve_stdio() {
@@ -704,7 +708,25 @@ impl LanguageServer for AumatronServer {
             .change(&uri, version, &changes, encoding)
         {
             tracing::warn!(%uri, "didChange for a document that is not open");
+            return;
         }
+        // The tree was only told of the edit. Once typing pauses, reparse it in
+        // the background, so that the next code action finds it ready; an edit
+        // that comes first takes over the wait.
+        let Some(revision) = self.shared.documents.revision(&uri) else {
+            return;
+        };
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(REPARSE_AFTER_QUIET).await;
+            if shared.documents.revision(&uri) != Some(revision) {
+                return;
+            }
+            let _ = tokio::task::spawn_blocking(move || {
+                shared.documents.update_syntax_if_quiet(&uri, revision);
+            })
+            .await;
+        });
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {

@@ -1,6 +1,8 @@
 //! Open documents: a rope per URI, and its syntax tree beside it, both edited
 //! incrementally.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use dashmap::DashMap;
 use ropey::Rope;
 
@@ -21,6 +23,17 @@ pub struct Document {
     /// and for documents too big to parse (see [`crate::syntax::MAX_TREE_BYTES`]).
     syntax: Option<SyntaxTree>,
     syntax_state: SyntaxState,
+    /// Which state of the text this is: taken from one counter for every
+    /// document at each change, so that two copies with the same revision hold
+    /// the same text even across a close and a reopen.
+    revision: u64,
+}
+
+/// The source of [`Document::revision`].
+static REVISIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_revision() -> u64 {
+    REVISIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// How far the tree is behind the rope.
@@ -54,6 +67,7 @@ impl Document {
             rope,
             syntax,
             syntax_state: SyntaxState::Current,
+            revision: next_revision(),
         }
     }
 
@@ -109,6 +123,7 @@ impl Document {
             }
         }
         self.version = version;
+        self.revision = next_revision();
     }
 
     /// Whether the tree waits for a reparse.
@@ -188,19 +203,49 @@ impl DocumentStore {
         }
     }
 
-    /// A copy of an open document with its syntax tree up to date. The reparse
-    /// that edits left waiting happens here, under the document's entry, so that
-    /// the next reader finds it done.
+    /// A copy of an open document with its syntax tree up to date. A reparse that
+    /// edits left waiting is done on the copy, outside the document's entry (a
+    /// keystroke meanwhile is not held up), and kept for the next reader unless
+    /// the text changed in the meantime.
     pub fn snapshot(&self, uri: &str) -> Option<Document> {
-        {
-            let document = self.documents.get(uri)?;
-            if !document.syntax_is_stale() {
-                return Some(document.clone());
-            }
+        let mut copy = self.documents.get(uri)?.clone();
+        if copy.syntax_is_stale() {
+            copy.update_syntax();
+            self.keep_syntax(uri, &copy);
         }
-        let mut document = self.documents.get_mut(uri)?;
-        document.update_syntax();
-        Some(document.clone())
+        Some(copy)
+    }
+
+    /// Reparses `uri` if its tree waits for one and the text is still at
+    /// `revision` (see [`DocumentStore::revision`]); the work of a quiet moment
+    /// after typing, so that the next request finds the tree ready. Blocking.
+    pub fn update_syntax_if_quiet(&self, uri: &str, revision: u64) {
+        let copy = match self.documents.get(uri) {
+            Some(document) if document.revision == revision && document.syntax_is_stale() => {
+                document.clone()
+            }
+            _ => return,
+        };
+        let mut copy = copy;
+        copy.update_syntax();
+        self.keep_syntax(uri, &copy);
+    }
+
+    /// The revision of `uri`'s text now, if it is open.
+    pub fn revision(&self, uri: &str) -> Option<u64> {
+        self.documents.get(uri).map(|document| document.revision)
+    }
+
+    /// Installs the tree of a reparsed copy, if the document is still the text
+    /// the copy was made from.
+    fn keep_syntax(&self, uri: &str, copy: &Document) {
+        if let Some(mut document) = self.documents.get_mut(uri)
+            && document.revision == copy.revision
+            && document.syntax_is_stale()
+        {
+            document.syntax = copy.syntax.clone();
+            document.syntax_state = SyntaxState::Current;
+        }
     }
 }
 
@@ -270,12 +315,34 @@ mod tests {
         // The reparse was kept: the store's copy is up to date now.
         assert!(!store.documents.get(uri).unwrap().syntax_is_stale());
 
+        // The background reparse of a quiet moment: only for the text it was
+        // asked for, never for one that changed since.
+        let asked = store.revision(uri).unwrap();
+        edit(10, at(0, 0), at(0, 0), "pub ");
+        store.update_syntax_if_quiet(uri, asked);
+        assert!(store.documents.get(uri).unwrap().syntax_is_stale());
+        store.update_syntax_if_quiet(uri, store.revision(uri).unwrap());
+        let kept = store.documents.get(uri).unwrap().clone();
+        assert!(!kept.syntax_is_stale());
+        assert_eq!(
+            kept.syntax().unwrap().dump(),
+            fresh("pub fn bc() {}\nstruct S;\n")
+        );
+
+        // A copy reparsed while the user typed on is not kept.
+        edit(13, at(0, 0), at(0, 0), "\n");
+        let mut copy = store.documents.get(uri).unwrap().clone();
+        edit(14, at(0, 0), at(0, 0), "\n");
+        copy.update_syntax();
+        store.keep_syntax(uri, &copy);
+        assert!(store.documents.get(uri).unwrap().syntax_is_stale());
+
         // A whole-text replacement is parsed from scratch.
         let replace = DocumentChange {
             range: None,
             text: "enum E { A }\n".into(),
         };
-        assert!(store.change(uri, 4, &[replace], PositionEncoding::Utf16));
+        assert!(store.change(uri, 15, &[replace], PositionEncoding::Utf16));
         let snapshot = store.snapshot(uri).unwrap();
         assert_eq!(snapshot.syntax().unwrap().dump(), fresh("enum E { A }\n"));
 
@@ -290,9 +357,9 @@ mod tests {
                 text: "yz".into(),
             },
         ];
-        assert!(store.change(uri, 5, &changes, PositionEncoding::Utf16));
+        assert!(store.change(uri, 16, &changes, PositionEncoding::Utf16));
         let snapshot = store.snapshot(uri).unwrap();
-        assert_eq!(snapshot.version, 5);
+        assert_eq!(snapshot.version, 16);
         assert_eq!(snapshot.syntax().unwrap().dump(), fresh("fn yz() {}\n"));
     }
 
