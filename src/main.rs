@@ -18,7 +18,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    runtime.block_on(cli::main(args))
+    let code = runtime.block_on(cli::main(args));
+    // A read of stdin can still be waiting on a blocking thread (the LSP input
+    // check reads ahead of the server); it must not keep the process alive once
+    // the session is over.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }
 
 /// Logs go to stderr, or to the file named by `AUMATRON_LOG_FILE`; never to stdout,

@@ -172,6 +172,55 @@ fn code_actions_offer_the_three_tasks_and_honour_only() {
 }
 
 #[test]
+fn malformed_messages_get_errors_and_the_session_goes_on() {
+    let sandbox = Sandbox::new();
+    let (mut client, _) = Client::start(&sandbox, editor_capabilities(&["utf-16"]), Value::Null);
+    let uri = open_rust(&sandbox, &mut client);
+    let frame = |body: &[u8]| {
+        let mut bytes = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    };
+    // Each of these ended the session before: tower-lsp-server stops reading at
+    // the first message it cannot decode.
+    client.send_raw(&frame(br#"{"jsonrpc":"2.0","id":100,"method":"#));
+    client.send_raw(&frame(br#"{"id":101,"method":"textDocument/codeAction"}"#));
+    client.send_raw(&frame(b"[]"));
+    client.send_raw(&frame(br#"{"jsonrpc":"2.0","id":1.5,"method":"shutdown"}"#));
+    client.send_raw(&frame(
+        b"{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":\"\xff\"}",
+    ));
+    client.send_raw(b"Content-Length: abc\r\n\r\n{}");
+    client.send_raw(b"not a header\r\n");
+    client.send_raw(&frame(br#"{"jsonrpc":"2.0","id":102,"method":"$/foo"}"#));
+
+    let invalid = client.wait_for("the answer to the request without jsonrpc", |m| {
+        m["id"] == 101
+    });
+    assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
+    let unknown = client.wait_for("the answer to $/foo", |m| m["id"] == 102);
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("$/foo"),
+        "{unknown}"
+    );
+
+    // The session goes on.
+    let actions = client
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": uri }, "range": range((0, 0), (3, 0)),
+                    "context": { "diagnostics": [] } }),
+        )
+        .unwrap();
+    assert_eq!(actions.as_array().unwrap().len(), 3, "{actions}");
+    client.shutdown();
+}
+
+#[test]
 fn bad_ranges_get_errors_and_the_server_keeps_answering() {
     let sandbox = Sandbox::new();
     let (mut client, _) = Client::start(&sandbox, editor_capabilities(&["utf-16"]), Value::Null);
@@ -424,6 +473,48 @@ fn cancel_stops_a_long_generation_within_a_few_tokens() {
     });
     assert_eq!(end["status"], "cancelled");
     assert!(end["outputTokens"].as_u64().unwrap() < 3000);
+
+    // A task waiting behind another one's generation ends at once when
+    // cancelled, while the other goes on.
+    let long = start_long_draft(&mut client, &uri);
+    let queued = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.explain",
+                    "arguments": [{ "uri": uri, "range": range((0, 0), (12, 1)) }] }),
+        )
+        .unwrap();
+    let queued = task_id(&queued);
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.cancel", "arguments": [{ "taskId": queued }] }),
+        )
+        .unwrap();
+    let end = client.wait_notification("aumatron/taskDidChange", |p| {
+        p["taskId"] == queued.as_str() && p["status"] != "running"
+    });
+    assert_eq!(end["status"], "cancelled", "{end}");
+    assert_eq!(end["outputTokens"], 0, "{end}");
+    let long_ended = client.transcript.iter().any(|m| {
+        m["params"]["taskId"] == long.as_str()
+            && m["params"]["status"]
+                .as_str()
+                .is_some_and(|s| s != "running")
+    });
+    assert!(
+        !long_ended,
+        "the queued task waited for the long one to end"
+    );
+    client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "aumatron.cancel", "arguments": [{ "taskId": long }] }),
+        )
+        .unwrap();
+    client.wait_notification("aumatron/taskDidChange", |p| {
+        p["taskId"] == long.as_str() && p["status"] == "cancelled"
+    });
 
     let unknown = client
         .request(

@@ -10,6 +10,7 @@
 mod budget;
 mod convert;
 pub mod ext;
+mod input;
 mod job;
 
 use std::panic::AssertUnwindSafe;
@@ -53,10 +54,31 @@ pub async fn serve_stdio() {
         AumatronServer::work_done_progress_cancel,
     )
     .custom_method(ext::BUDGET_REQUEST, AumatronServer::budget_request)
+    .custom_method(input::INVALID_MESSAGE, AumatronServer::invalid_message)
+    .custom_method(input::UNKNOWN_METHOD, AumatronServer::unknown_method)
     .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    // stdin reaches the server through `input::forward`, which keeps a malformed
+    // message from ending the session.
+    let (checked, server_input) = tokio::io::duplex(1 << 16);
+    tokio::spawn(async move {
+        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        if let Err(error) = input::forward(stdin, checked).await {
+            tracing::error!(%error, "reading stdin failed");
+        }
+    });
+    Server::new(server_input, tokio::io::stdout(), socket)
         .serve(service)
         .await;
+}
+
+#[derive(serde::Deserialize)]
+struct InvalidMessage {
+    reason: String,
+}
+
+#[derive(serde::Deserialize)]
+struct UnknownMethod {
+    method: String,
 }
 
 /// What the client said it can do, fixed at `initialize`.
@@ -141,6 +163,21 @@ struct Shared {
 }
 
 impl Shared {
+    /// Reparses `uri`'s tree on the blocking pool if edits left it waiting, so
+    /// that the snapshot a handler takes next does not parse on the runtime's
+    /// threads, where a slow parse would hold up every other message.
+    async fn settle_syntax(self: &Arc<Self>, uri: &str) {
+        if !self.documents.syntax_is_stale(uri) {
+            return;
+        }
+        let shared = self.clone();
+        let uri = uri.to_owned();
+        let _ = tokio::task::spawn_blocking(move || {
+            shared.documents.snapshot(&uri);
+        })
+        .await;
+    }
+
     fn new(client: Client) -> Shared {
         let account = Account::open()
             .map_err(|error| tracing::error!(%error, "cloud providers are unavailable"))
@@ -330,7 +367,7 @@ impl AumatronServer {
         }
     }
 
-    fn start_task(&self, kind: TaskKind, arguments: Option<&Value>) -> Result<Value> {
+    async fn start_task(&self, kind: TaskKind, arguments: Option<&Value>) -> Result<Value> {
         let arguments: ext::TaskArguments = arguments
             .cloned()
             .ok_or_else(|| invalid("expected one argument: { \"uri\": ..., \"range\": ... }"))
@@ -338,6 +375,7 @@ impl AumatronServer {
                 serde_json::from_value(value).map_err(|error| invalid(error.to_string()))
             })?;
         let support = self.shared.support();
+        self.shared.settle_syntax(arguments.uri.as_str()).await;
         let source = job::Source::open(&self.shared.documents, &arguments.uri)
             .map_err(|error| invalid(error.to_string()))?;
         let selection = source
@@ -366,6 +404,24 @@ impl AumatronServer {
 
     /// `aumatron/budget` takes no parameters: a request without `params` (or with
     /// `null`) is answered, as docs/protocol.md promises.
+    /// The answer to a malformed request (see [`input`]).
+    async fn invalid_message(&self, params: InvalidMessage) -> Result<Value> {
+        Err(Error {
+            code: tower_lsp_server::jsonrpc::ErrorCode::InvalidRequest,
+            message: format!("invalid request: {}", params.reason).into(),
+            data: None,
+        })
+    }
+
+    /// The answer to a request for an unknown `$/` method (see [`input`]).
+    async fn unknown_method(&self, params: UnknownMethod) -> Result<Value> {
+        Err(Error {
+            code: tower_lsp_server::jsonrpc::ErrorCode::MethodNotFound,
+            message: format!("unknown method {}", params.method).into(),
+            data: None,
+        })
+    }
+
     async fn budget_request(&self) -> Result<ext::BudgetParams> {
         match budget::snapshot(&self.shared).await {
             Some(snapshot) => Ok(budget::to_params(&snapshot)),
@@ -748,6 +804,7 @@ impl LanguageServer for AumatronServer {
         let encoding = self.shared.support().encoding;
         let uri = &params.text_document.uri;
         let file_name = uri.path().as_str().rsplit('/').next().unwrap_or_default();
+        self.shared.settle_syntax(uri.as_str()).await;
         let document = self.shared.documents.snapshot(uri.as_str());
 
         // What to offer, each with the range it runs on: the definition around a
@@ -890,7 +947,7 @@ impl LanguageServer for AumatronServer {
             command => {
                 let kind = ext::task_for_command(command)
                     .ok_or_else(|| invalid(format!("unknown command {command}")))?;
-                self.start_task(kind, argument)?
+                self.start_task(kind, argument).await?
             }
         };
         Ok(Some(answer))

@@ -230,13 +230,18 @@ pub async fn run_task(
         .map_or(engine.settings().context_tokens, |info| info.context_tokens);
     let prompt = match input.kind {
         TaskKind::Explain if !input.context.is_empty() => {
-            context::explain_prompt(engine, input, max_output_tokens, context_tokens).await
+            let prompt = context::explain_prompt(engine, input, max_output_tokens, context_tokens);
+            match unless_cancelled(&cancel, prompt).await {
+                Some(prompt) => prompt,
+                None => return cancelled(report),
+            }
         }
         TaskKind::Summarise => {
             let prompt = prompt::build(input);
-            let counted = engine
-                .count_tokens(vec![Countable::Prompt(prompt.clone())])
-                .await;
+            let count = engine.count_tokens(vec![Countable::Prompt(prompt.clone())]);
+            let Some(counted) = unless_cancelled(&cancel, count).await else {
+                return cancelled(report);
+            };
             match counted.as_deref() {
                 Ok([tokens]) if tokens.saturating_add(max_output_tokens) > context_tokens => {
                     let plan = parts::Plan {
@@ -300,20 +305,35 @@ async fn generate(
     let mut events = engine.generate(request);
     let mut raw = String::new();
     let mut stream = Batcher::default();
+    let mut started = false;
     loop {
-        let event = match stream.due {
-            Some(due) => match tokio::time::timeout_at(due, events.recv()).await {
-                Ok(event) => event,
-                Err(_elapsed) => {
-                    stream.pass_on(&mut observer, report.output_tokens).await;
-                    continue;
-                }
-            },
-            None => events.recv().await,
+        let next = async {
+            match stream.due {
+                Some(due) => tokio::time::timeout_at(due, events.recv()).await.ok(),
+                None => Some(events.recv().await),
+            }
+        };
+        // Until the engine starts on this request, it may be busy with another
+        // task's generation for a long time: a cancel then ends the wait here
+        // (the engine skips a cancelled request when it gets to it). Once it has
+        // started, the engine itself stops within a token.
+        let next = tokio::select! {
+            biased;
+            () = cancel.cancelled(), if !started => {
+                report.status = TaskStatus::Cancelled;
+                break;
+            }
+            next = next => next,
+        };
+        let Some(event) = next else {
+            // The interval is up: pass on what waited.
+            stream.pass_on(&mut observer, report.output_tokens).await;
+            continue;
         };
         let Some(event) = event else { break };
         match event {
             Ok(GenerationEvent::Started { input_tokens }) => {
+                started = true;
                 report.input_tokens = input_before + input_tokens;
                 if let Some(observer) = observer.as_mut() {
                     let update = TaskUpdate::Started {
@@ -401,6 +421,25 @@ impl Batcher {
         }
         self.last_sent = Some(Instant::now());
     }
+}
+
+/// Waits for `work` unless the task is cancelled first. Engine work queues behind
+/// other tasks' generations, so without this a cancelled task could wait for
+/// minutes before it ends.
+async fn unless_cancelled<T>(
+    cancel: &CancellationToken,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => None,
+        value = work => Some(value),
+    }
+}
+
+fn cancelled(mut report: TaskReport) -> TaskReport {
+    report.status = TaskStatus::Cancelled;
+    report
 }
 
 fn fail(mut report: TaskReport, error: &EngineError) -> TaskReport {

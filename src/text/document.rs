@@ -231,6 +231,13 @@ impl DocumentStore {
         self.keep_syntax(uri, &copy);
     }
 
+    /// Whether `uri` is open with a tree that waits for a reparse.
+    pub fn syntax_is_stale(&self, uri: &str) -> bool {
+        self.documents
+            .get(uri)
+            .is_some_and(|document| document.syntax_is_stale())
+    }
+
     /// The revision of `uri`'s text now, if it is open.
     pub fn revision(&self, uri: &str) -> Option<u64> {
         self.documents.get(uri).map(|document| document.revision)
