@@ -51,6 +51,28 @@ CREATE TABLE IF NOT EXISTS key_states (
 );
 ";
 
+/// Brings a ledger made by an earlier version up to [`SCHEMA`]. Columns are only
+/// ever added, so an older version still works with a newer ledger.
+fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+    // `key_states.origin`: the origin a key was stored for.
+    let has_origin = connection
+        .prepare("SELECT 1 FROM pragma_table_info('key_states') WHERE name = 'origin'")?
+        .exists([])?;
+    if !has_origin
+        && let Err(error) =
+            connection.execute_batch("ALTER TABLE key_states ADD COLUMN origin TEXT")
+    {
+        // Another process may have added it between the check and here.
+        let added = connection
+            .prepare("SELECT 1 FROM pragma_table_info('key_states') WHERE name = 'origin'")?
+            .exists([])?;
+        if !added {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
 /// How a request ended, as recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -197,6 +219,7 @@ impl Ledger {
         connection
             .execute_batch(SCHEMA)
             .context("cannot create the ledger's tables")?;
+        migrate(&connection).context("cannot bring the ledger up to date")?;
 
         let instances_dir = dir.join("instances");
         std::fs::create_dir_all(&instances_dir)?;
@@ -667,6 +690,30 @@ impl Drop for Reservation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ledger_from_before_key_origins_is_brought_up_to_date() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = Connection::open(dir.path().join("ledger.sqlite3")).unwrap();
+            old.execute_batch(
+                "CREATE TABLE key_states (provider TEXT PRIMARY KEY, state TEXT NOT NULL, \
+                 changed_at INTEGER NOT NULL);
+                 INSERT INTO key_states VALUES ('anthropic', 'rejected', 1);",
+            )
+            .unwrap();
+        }
+        let ledger = Ledger::open(dir.path()).unwrap();
+        ledger
+            .record_key("openai", "https://api.openai.com")
+            .unwrap();
+        let record = ledger.key_record("openai").unwrap().unwrap();
+        assert_eq!(record.origin.as_deref(), Some("https://api.openai.com"));
+        assert!(ledger.key_record("anthropic").unwrap().unwrap().rejected);
+        drop(ledger);
+        // Opening it again finds nothing to do.
+        Ledger::open(dir.path()).unwrap();
+    }
 
     fn request(amount: f64) -> ReservationRequest<'static> {
         ReservationRequest {

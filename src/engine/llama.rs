@@ -108,7 +108,8 @@ fn load(settings: &EngineSettings) -> Result<(&'static LlamaBackend, LlamaModel)
     let path = &settings.model_path;
     if !path.is_file() {
         return Err(EngineError::ModelMissing(format!(
-            "no model file at {}; run scripts/setup.sh or set local.modelPath",
+            "no model file at {}; point local.modelPath or AUMATRON_MODEL at a GGUF file, \
+             or unset both and run scripts/setup.sh for the default model",
             path.display()
         )));
     }
