@@ -690,12 +690,7 @@ fn code_action_latency(summary: &mut Vec<String>) {
     let mut times = Vec::with_capacity(ROUNDS);
     for round in 0..WARM_UP + ROUNDS {
         let start = random.below(lines as u64 - 8) as u32;
-        let params = json!({
-            "textDocument": { "uri": uri },
-            "range": { "start": { "line": start, "character": 4 },
-                       "end": { "line": start + 5, "character": 2 } },
-            "context": { "diagnostics": [] },
-        });
+        let params = code_action_params(&uri, start);
         let sent = Instant::now();
         let actions = client
             .request("textDocument/codeAction", params)
@@ -745,12 +740,7 @@ fn code_action_latency(summary: &mut Vec<String>) {
                 }),
             );
             std::thread::sleep(pause);
-            let params = json!({
-                "textDocument": { "uri": uri },
-                "range": { "start": { "line": start, "character": 4 },
-                           "end": { "line": start + 5, "character": 2 } },
-                "context": { "diagnostics": [] },
-            });
+            let params = code_action_params(&uri, start);
             let sent = Instant::now();
             client
                 .request("textDocument/codeAction", params)
@@ -808,6 +798,16 @@ fn code_action_latency(summary: &mut Vec<String>) {
         ms(paused.p50),
         ms(paused.p99)
     ));
+}
+
+/// A code-action request for five lines from `line`.
+fn code_action_params(uri: &str, line: u32) -> Value {
+    json!({
+        "textDocument": { "uri": uri },
+        "range": { "start": { "line": line, "character": 4 },
+                   "end": { "line": line + 5, "character": 2 } },
+        "context": { "diagnostics": [] },
+    })
 }
 
 // ---------------------------------------------------------------------------

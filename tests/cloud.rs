@@ -7,7 +7,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Client, FakeCloud, Sandbox, editor_capabilities, extension_capabilities, file_uri};
+use support::{
+    Client, FakeCloud, Sandbox, editor_capabilities, extension_capabilities, file_uri, range,
+};
 
 const KEY: &str = "sk-test-aumatron-0123456789abcdef";
 const ANTHROPIC_KEY: &str = "sk-ant-test-aumatron-0123456789abcdef";
@@ -31,11 +33,6 @@ const NOTES: &str = "\
 We agreed to move the launch to March, because the translations are late.
 Sam will ask the printer for a new quote before Friday.
 ";
-
-fn range(start: (u32, u32), end: (u32, u32)) -> Value {
-    json!({ "start": { "line": start.0, "character": start.1 },
-            "end": { "line": end.0, "character": end.1 } })
-}
 
 /// A sandbox whose OpenAI and Anthropic providers point at the fake, with more
 /// TOML settings after them.
@@ -234,14 +231,8 @@ fn nothing_is_sent_without_an_explicit_command_and_prose_goes_to_writing() {
 
     // Everything an editor does on its own, and a local task: no request leaves.
     for uri in [&code, &notes] {
-        let actions = client
-            .request(
-                "textDocument/codeAction",
-                json!({ "textDocument": { "uri": uri }, "range": range((0, 0), (3, 0)),
-                        "context": { "diagnostics": [] } }),
-            )
-            .unwrap();
-        assert_eq!(actions.as_array().unwrap().len(), 6, "{actions}");
+        let actions = client.code_actions(uri, range((0, 0), (3, 0)));
+        assert_eq!(actions.len(), 6, "{actions:?}");
     }
     client.notify(
         "textDocument/didChange",

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Client, Sandbox, editor_capabilities, file_uri, streaming_capabilities};
+use support::{Client, Sandbox, editor_capabilities, file_uri, range, streaming_capabilities};
 
 const RUST_SOURCE: &str = "\
 use std::collections::HashMap;
@@ -21,11 +21,6 @@ impl Inventory {
     }
 }
 ";
-
-fn range(start: (u32, u32), end: (u32, u32)) -> Value {
-    json!({ "start": { "line": start.0, "character": start.1 },
-            "end": { "line": end.0, "character": end.1 } })
-}
 
 fn open_rust(sandbox: &Sandbox, client: &mut Client) -> String {
     let path = sandbox.write_file("inventory.rs", RUST_SOURCE);
@@ -209,14 +204,8 @@ fn malformed_messages_get_errors_and_the_session_goes_on() {
     );
 
     // The session goes on.
-    let actions = client
-        .request(
-            "textDocument/codeAction",
-            json!({ "textDocument": { "uri": uri }, "range": range((0, 0), (3, 0)),
-                    "context": { "diagnostics": [] } }),
-        )
-        .unwrap();
-    assert_eq!(actions.as_array().unwrap().len(), 3, "{actions}");
+    let actions = client.code_actions(&uri, range((0, 0), (3, 0)));
+    assert_eq!(actions.len(), 3, "{actions:?}");
     client.shutdown();
 }
 
@@ -865,16 +854,7 @@ fn line_of(text: &str, needle: &str) -> u32 {
 }
 
 fn code_actions_at(client: &mut Client, uri: &str, at: (u32, u32)) -> Vec<Value> {
-    client
-        .request(
-            "textDocument/codeAction",
-            json!({ "textDocument": { "uri": uri }, "range": range(at, at),
-                    "context": { "diagnostics": [] } }),
-        )
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    client.code_actions(uri, range(at, at))
 }
 
 /// Runs the command a code action carries.

@@ -308,6 +308,18 @@ impl Client {
         self.stdin.flush().unwrap();
     }
 
+    /// The code actions for `range` in `uri`.
+    pub fn code_actions(&mut self, uri: &str, range: Value) -> Vec<Value> {
+        let actions = self
+            .request(
+                "textDocument/codeAction",
+                json!({ "textDocument": { "uri": uri }, "range": range,
+                        "context": { "diagnostics": [] } }),
+            )
+            .unwrap_or_else(|error| panic!("codeAction failed: {error}"));
+        actions.as_array().cloned().unwrap_or_default()
+    }
+
     /// Writes bytes to the server as they are, framing and all.
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stdin.write_all(bytes).unwrap();
@@ -581,4 +593,10 @@ pub fn single_edit(params: &Value) -> Value {
     let edits = changes.values().next().unwrap().as_array().unwrap();
     assert_eq!(edits.len(), 1, "{params}");
     edits[0].clone()
+}
+
+/// An LSP range from `(line, character)` pairs.
+pub fn range(start: (u32, u32), end: (u32, u32)) -> Value {
+    json!({ "start": { "line": start.0, "character": start.1 },
+            "end": { "line": end.0, "character": end.1 } })
 }
