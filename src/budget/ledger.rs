@@ -51,6 +51,25 @@ CREATE TABLE IF NOT EXISTS key_states (
 );
 ";
 
+/// Puts the ledger in WAL mode (a no-op once it is). Switching needs the
+/// database to itself, and SQLite answers "busy" at once, without waiting, while
+/// another process opening a new ledger holds it: several editor windows started
+/// together do exactly that. So the switch is tried again for a while.
+fn use_wal(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match connection.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Brings a ledger made by an earlier version up to [`SCHEMA`]. Columns are only
 /// ever added, so an older version still works with a newer ledger.
 fn migrate(connection: &Connection) -> rusqlite::Result<()> {
@@ -212,9 +231,7 @@ impl Ledger {
         let connection = Connection::open(&path)
             .with_context(|| format!("cannot open the ledger {}", path.display()))?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
-        connection
-            .pragma_update(None, "journal_mode", "WAL")
-            .context("cannot switch the ledger to WAL")?;
+        use_wal(&connection).context("cannot switch the ledger to WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection
             .execute_batch(SCHEMA)
@@ -690,6 +707,26 @@ impl Drop for Reservation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_processes_can_open_a_new_ledger_at_once() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let start = Arc::new(std::sync::Barrier::new(8));
+            let openers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (dir, start) = (dir.path().to_owned(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Ledger::open(&dir).map(drop).map_err(|e| format!("{e:#}"))
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+        }
+    }
 
     #[test]
     fn a_ledger_from_before_key_origins_is_brought_up_to_date() {
