@@ -153,7 +153,9 @@ impl Account {
                     })
             }
             id => {
-                let endpoint = provider_endpoint(config, id)?;
+                let endpoint = provider_endpoint(config, id).map_err(|error| {
+                    format!("{error} (a target is \"local\", \"cloud\" or a provider)")
+                })?;
                 if !endpoint.local && !config.cloud.enabled {
                     return Err(cloud_off.into());
                 }
@@ -298,7 +300,7 @@ pub fn provider_endpoint(config: &Config, id: &str) -> Result<Endpoint, String> 
     let provider = config.providers.get(id).ok_or_else(|| {
         let known: Vec<&str> = config.providers.keys().map(String::as_str).collect();
         format!(
-            "there is no provider {id:?}; the target is \"local\", \"cloud\" or one of: {}",
+            "there is no provider {id:?}; the providers are: {}",
             known.join(", ")
         )
     })?;
