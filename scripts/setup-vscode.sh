@@ -7,6 +7,8 @@
 # again: each step checks first, and code-server and Node are cached in
 # ~/.cache/aumatron-vscode, so a second run takes seconds.
 set -euo pipefail
+# shellcheck source=lib/packages.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/packages.sh"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 NODE_VERSION=24.22.3
@@ -16,11 +18,6 @@ node_dir="$cache/node-$NODE_VERSION"
 code_server_dir="$cache/code-server-$CODE_SERVER_VERSION"
 
 say() { printf 'setup-vscode: %s\n' "$*" >&2; }
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    say "need root to run: $*"; exit 1
-  fi
-}
 
 install_system_packages() {
   local wanted=(libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev build-essential
@@ -31,10 +28,7 @@ install_system_packages() {
       missing+=("$package")
   done
   command -v npm >/dev/null || missing+=(npm)
-  [ ${#missing[@]} -eq 0 ] && return
-  say "installing system packages: ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 }
 
 install_node() {

@@ -3,6 +3,8 @@
 # the system packages the llama.cpp build uses, and the default local model.
 # Safe to run again: each step checks first and does nothing when it is done.
 set -euo pipefail
+# shellcheck source=lib/packages.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/packages.sh"
 
 MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
@@ -11,12 +13,6 @@ DATA_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/aumatron"
 MODEL_DIR="$DATA_DIR/models"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
-
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    say "need root to run: $*"; exit 1
-  fi
-}
 
 install_system_packages() {
   local missing=()
@@ -27,14 +23,7 @@ install_system_packages() {
   command -v python3 >/dev/null || missing+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   command -v git >/dev/null || missing+=(git)
-  [ ${#missing[@]} -eq 0 ] && return
-  if ! command -v apt-get >/dev/null; then
-    say "please install: ${missing[*]} (and libclang for bindgen), then run this again"
-    exit 1
-  fi
-  say "installing system packages: ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  APT_HINT="and libclang for bindgen" apt_install "${missing[@]}"
 }
 
 check_rust() {
