@@ -100,22 +100,20 @@ end
 ---@param opts { bufnr: integer?, on_error: fun(message: string)?, quiet_params: boolean? }?
 function M.execute(client, command, argument, on_result, opts)
   opts = opts or {}
-  if not M.supports_command(client, command) then
-    local message = ('this aumatron-lsp does not offer %s; update the server'):format(command)
+  local function fail(message)
     M.notify(message, vim.log.levels.ERROR)
     if opts.on_error then
       opts.on_error(message)
     end
+  end
+  if not M.supports_command(client, command) then
+    fail(('this aumatron-lsp does not offer %s; update the server'):format(command))
     return
   end
   local params = { command = command, arguments = argument and { argument } or nil }
   local function handler(err, result)
     if err then
-      local message = err.message or tostring(err)
-      M.notify(message, vim.log.levels.ERROR)
-      if opts.on_error then
-        opts.on_error(message)
-      end
+      fail(err.message or tostring(err))
       return
     end
     if on_result then

@@ -19,15 +19,26 @@ local function check_provider(provider)
   return true
 end
 
---- `:Aumatron key set <provider>`.
+--- The running server's client, once `provider` is checked; nil (after saying
+--- why) when there is none or the provider is wrong.
 ---@param provider string?
-function M.set(provider)
+---@return vim.lsp.Client?
+local function client_for(provider)
   if not check_provider(provider) then
-    return
+    return nil
   end
   local client, err = lsp_client.any()
   if not client then
     lsp_client.notify(err --[[@as string]], vim.log.levels.ERROR)
+  end
+  return client
+end
+
+--- `:Aumatron key set <provider>`.
+---@param provider string?
+function M.set(provider)
+  local client = client_for(provider)
+  if not client then
     return
   end
   if not lsp_client.supports_command(client, 'aumatron.setKey') then
@@ -60,12 +71,8 @@ end
 --- `:Aumatron key remove <provider>`.
 ---@param provider string?
 function M.remove(provider)
-  if not check_provider(provider) then
-    return
-  end
-  local client, err = lsp_client.any()
+  local client = client_for(provider)
   if not client then
-    lsp_client.notify(err --[[@as string]], vim.log.levels.ERROR)
     return
   end
   lsp_client.execute(client, 'aumatron.removeKey', { provider = provider }, function(result)
