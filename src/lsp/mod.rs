@@ -758,20 +758,21 @@ impl LanguageServer for AumatronServer {
             .collect();
         let uri = params.text_document.uri.to_string();
         let version = params.text_document.version;
-        if !self
+        let Some(changed) = self
             .shared
             .documents
             .change(&uri, version, &changes, encoding)
-        {
+        else {
             tracing::warn!(%uri, "didChange for a document that is not open");
+            return;
+        };
+        if !changed.reparse_due {
             return;
         }
         // The tree was only told of the edit. Once typing pauses, reparse it in
         // the background, so that the next code action finds it ready; an edit
         // that comes first takes over the wait.
-        let Some(revision) = self.shared.documents.revision(&uri) else {
-            return;
-        };
+        let revision = changed.revision;
         let shared = self.shared.clone();
         tokio::spawn(async move {
             tokio::time::sleep(REPARSE_AFTER_QUIET).await;

@@ -36,9 +36,14 @@ use tree_sitter::Node;
 /// Visits `root` and the nodes under it in document order; `visit` returns
 /// whether to go into the node's children.
 fn walk<'tree>(root: Node<'tree>, mut visit: impl FnMut(Node<'tree>) -> bool) {
+    walk_at_depth(root, |node, _| visit(node));
+}
+
+/// [`walk`], telling `visit` each node's depth below `root` too.
+fn walk_at_depth<'tree>(root: Node<'tree>, mut visit: impl FnMut(Node<'tree>, u32) -> bool) {
     let mut cursor = root.walk();
     'walk: loop {
-        if visit(cursor.node()) && cursor.goto_first_child() {
+        if visit(cursor.node(), cursor.depth()) && cursor.goto_first_child() {
             continue;
         }
         loop {

@@ -94,10 +94,7 @@ impl SyntaxTree {
     /// separated by tabs. Two trees print the same exactly when they are the same.
     pub fn dump(&self) -> String {
         let mut out = String::new();
-        let mut cursor = self.tree.walk();
-        let mut depth = 0;
-        'walk: loop {
-            let node = cursor.node();
+        super::walk_at_depth(self.tree.root_node(), |node, depth| {
             out.push_str(&format!(
                 "{:depth$}{}\t{}..{}\t{}-{}{}\n",
                 "",
@@ -107,21 +104,10 @@ impl SyntaxTree {
                 node.start_position(),
                 node.end_position(),
                 if node.is_missing() { "\tmissing" } else { "" },
+                depth = depth as usize,
             ));
-            if cursor.goto_first_child() {
-                depth += 1;
-                continue;
-            }
-            loop {
-                if cursor.goto_next_sibling() {
-                    continue 'walk;
-                }
-                if !cursor.goto_parent() {
-                    break 'walk;
-                }
-                depth -= 1;
-            }
-        }
+            true
+        });
         out
     }
 

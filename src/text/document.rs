@@ -170,6 +170,15 @@ fn file_name(uri: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// What [`DocumentStore::change`] did.
+#[derive(Clone, Copy, Debug)]
+pub struct Changed {
+    /// The text's revision now (see [`DocumentStore::update_syntax_if_quiet`]).
+    pub revision: u64,
+    /// Whether the syntax tree waits for a reparse.
+    pub reparse_due: bool,
+}
+
 /// Every open document, keyed by URI. No guard outlives a method call here, so no
 /// caller can hold one across an `.await`.
 #[derive(Debug, Default)]
@@ -186,21 +195,20 @@ impl DocumentStore {
         self.documents.remove(uri);
     }
 
-    /// Applies changes to an open document; returns false when it is not open.
+    /// Applies changes to an open document; `None` when it is not open.
     pub fn change(
         &self,
         uri: &str,
         version: i32,
         changes: &[DocumentChange],
         encoding: PositionEncoding,
-    ) -> bool {
-        match self.documents.get_mut(uri) {
-            Some(mut document) => {
-                document.apply_changes(version, changes, encoding);
-                true
-            }
-            None => false,
-        }
+    ) -> Option<Changed> {
+        let mut document = self.documents.get_mut(uri)?;
+        document.apply_changes(version, changes, encoding);
+        Some(Changed {
+            revision: document.revision,
+            reparse_due: document.syntax_is_stale(),
+        })
     }
 
     /// A copy of an open document with its syntax tree up to date. A reparse that
@@ -306,7 +314,11 @@ mod tests {
                 range: Some(TextRange::new(start, end)),
                 text: text.into(),
             };
-            assert!(store.change(uri, version, &[change], PositionEncoding::Utf16));
+            assert!(
+                store
+                    .change(uri, version, &[change], PositionEncoding::Utf16)
+                    .is_some()
+            );
         };
         // Two keystrokes: the tree is edited, not reparsed.
         edit(2, at(0, 3), at(0, 4), "bc");
@@ -349,7 +361,11 @@ mod tests {
             range: None,
             text: "enum E { A }\n".into(),
         };
-        assert!(store.change(uri, 15, &[replace], PositionEncoding::Utf16));
+        assert!(
+            store
+                .change(uri, 15, &[replace], PositionEncoding::Utf16)
+                .is_some()
+        );
         let snapshot = store.snapshot(uri).unwrap();
         assert_eq!(snapshot.syntax().unwrap().dump(), fresh("enum E { A }\n"));
 
@@ -364,7 +380,11 @@ mod tests {
                 text: "yz".into(),
             },
         ];
-        assert!(store.change(uri, 16, &changes, PositionEncoding::Utf16));
+        assert!(
+            store
+                .change(uri, 16, &changes, PositionEncoding::Utf16)
+                .is_some()
+        );
         let snapshot = store.snapshot(uri).unwrap();
         assert_eq!(snapshot.version, 16);
         assert_eq!(snapshot.syntax().unwrap().dump(), fresh("fn yz() {}\n"));

@@ -8,7 +8,7 @@
 mod document;
 pub mod position;
 
-pub use document::{Document, DocumentChange, DocumentStore};
+pub use document::{Changed, Document, DocumentChange, DocumentStore};
 pub use position::{PositionEncoding, PositionError, TextPosition, TextRange};
 
 /// The line ending a document mostly uses, so inserted text can match it.
